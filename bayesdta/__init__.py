@@ -1,0 +1,48 @@
+"""Bayesian meta-analysis of diagnostic test accuracy with PyMC and ArviZ.
+
+The data flow: :func:`read_studies` validates one 2x2 table per study,
+:func:`build_bivariate_model` builds the PyMC model, :func:`fit` samples it and returns an
+ArviZ DataTree, and :func:`summarize` turns the draws into a tidy table.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import BayesDTAWarning, ConvergenceWarning, StudyDataError
+from .priors import DEFAULT_PRIORS, Prior
+from .studytable import StudyTable, read_studies
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BayesDTAWarning",
+    "ConvergenceWarning",
+    "DEFAULT_PRIORS",
+    "Prior",
+    "StudyDataError",
+    "StudyTable",
+    "build_bivariate_model",
+    "fit",
+    "read_studies",
+    "summarize",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_LAZY = {
+    "build_bivariate_model": ("bayesdta.models", "build_bivariate_model"),
+    "fit": ("bayesdta.sampling", "fit"),
+    "summarize": ("bayesdta.summary", "summarize"),
+}
+
+
+def __getattr__(name: str):
+    # PyMC and ArviZ take about 1.5 s to import; load them on first use only, so that the
+    # command line answers --help and bad-input errors at once.
+    if name in _LAZY:
+        import importlib
+
+        module_name, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module_name), attribute)
+    raise AttributeError(f"module 'bayesdta' has no attribute {name!r}")

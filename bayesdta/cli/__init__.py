@@ -1,0 +1,1 @@
+"""The ``bayesdta`` command line."""

@@ -1,0 +1,154 @@
+"""``bayesdta analyze``: fit the bivariate model to one dataset and print the summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from .common import add_sampler_options, sampler_kwargs, stdout_to_stderr
+
+__all__ = ["add_parser", "run", "analysis_json", "format_summary"]
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``analyze`` subcommand."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="pool sensitivity and specificity with the bivariate model",
+        description=(
+            "Fit the bivariate binomial-normal model to one 2x2 table per study and print "
+            "pooled sensitivity, specificity, likelihood ratios, heterogeneity and the "
+            "predictive accuracy of a new study."
+        ),
+    )
+    parser.add_argument("data", help="CSV or Excel file, or the name of a bundled dataset")
+    add_sampler_options(parser)
+    parser.add_argument("--prob", type=float, default=0.95, help="interval probability (0.95)")
+    parser.add_argument("--out", type=Path, help="write summary.csv and trace.nc to this folder")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout, nothing else"
+    )
+    parser.add_argument(
+        "--keep-duplicates",
+        action="store_true",
+        help="keep rows that repeat another row exactly (an error by default)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    """Run ``bayesdta analyze``."""
+    from ..studytable import read_studies
+
+    table = read_studies(args.data, keep_duplicates=args.keep_duplicates)
+    started = time.perf_counter()
+    with stdout_to_stderr(args.json):
+        from ..models import build_bivariate_model
+        from ..sampling import fit
+        from ..summary import summarize
+
+        built = build_bivariate_model(table, parametrization=args.parametrization)
+        trace = fit(built, **sampler_kwargs(args))
+        summary = summarize(trace, prob=args.prob)
+    elapsed = time.perf_counter() - started
+
+    if args.out is not None:
+        _write_outputs(args.out, summary, trace)
+    if args.json:
+        print(json.dumps(analysis_json(trace, summary), indent=2))
+    else:
+        print(format_summary(summary, trace, table, elapsed))
+        if args.out is not None:
+            print(f"\nwrote {args.out / 'summary.csv'} and {args.out / 'trace.nc'}")
+    return 0
+
+
+def _write_outputs(out: Path, summary, trace) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "summary.csv")
+    trace.to_netcdf(out / "trace.nc")
+
+
+def analysis_json(trace, summary) -> dict:
+    """Return the ``--json`` object: pooled, predictive, heterogeneity and diagnostics."""
+    from ..convergence import convergence_numbers
+    from ..intervals import interval_from_row
+
+    def interval(name):
+        return interval_from_row(summary.loc[name])
+
+    numbers = convergence_numbers(trace)
+    return {
+        "n_studies": int(trace["observed_data"].sizes["study"]),
+        "pooled": {
+            "sensitivity": interval("sensitivity"),
+            "specificity": interval("specificity"),
+            "false_positive_rate": interval("false_positive_rate"),
+            "dor": interval("dor"),
+            "lr_positive": interval("lr_positive"),
+            "lr_negative": interval("lr_negative"),
+        },
+        "predictive": {
+            "sensitivity": interval("predictive_sensitivity"),
+            "specificity": interval("predictive_specificity"),
+        },
+        "heterogeneity": {
+            "tau_sensitivity": interval("tau_sens"),
+            "tau_specificity": interval("tau_spec"),
+            "rho": interval("rho"),
+        },
+        "diagnostics": {
+            "max_rhat": numbers.max_rhat,
+            "min_ess_bulk": numbers.min_ess_bulk,
+            "min_ess_tail": numbers.min_ess_tail,
+            "divergences": numbers.divergences,
+        },
+    }
+
+
+def format_summary(summary, trace, table, elapsed: float) -> str:
+    """Return the summary as an aligned text table with a header and a convergence line."""
+    from ..convergence import convergence_numbers
+
+    prob = summary.attrs.get("prob", 0.95)
+    percent = f"{100 * prob:g}%"
+    spec = json.loads(trace.attrs["bayesdta_spec"])
+    sampler = spec["sampler"]
+    lines = [
+        f"bayesdta {trace.attrs['bayesdta_version']}: bivariate binomial-normal model",
+        f"data: {table.source} ({table.n_studies} tables)",
+        f"sampler: {sampler['sampler']}, {sampler['chains']} chains x {sampler['draws']} draws "
+        f"after {sampler['tune']} warm-up, {spec['parametrization']} form, {elapsed:.1f} s",
+        "",
+        f"{'quantity':<56} {'median':>8}  {percent + ' CrI (equal-tailed)':>22}  "
+        f"{percent + ' HDI':>18}  {'R-hat':>5}  {'ESS':>5}",
+    ]
+    for row in summary.itertuples():
+        lines.append(
+            f"{row.label:<56} {_number(row.median):>8}  "
+            f"{_pair(row.eti_lower, row.eti_upper):>22}  {_pair(row.hdi_lower, row.hdi_upper):>18}  "
+            f"{row.r_hat:>5.3f}  {row.ess_bulk:>5.0f}"
+        )
+    numbers = convergence_numbers(trace)
+    verdict = "converged" if (
+        numbers.divergences == 0 and numbers.max_rhat <= 1.01 and numbers.min_ess_bulk >= 400
+    ) else "see the warnings above"
+    lines += [
+        "",
+        f"convergence: max R-hat {numbers.max_rhat:.3f}, min bulk ESS {numbers.min_ess_bulk:.0f}, "
+        f"{numbers.divergences} divergences ({verdict})",
+        "Pooled values are expit of the mean logits (the median study), not mean study values.",
+    ]
+    return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def _pair(lower: float, upper: float) -> str:
+    return f"{_number(lower)} to {_number(upper)}"
+
+

@@ -1,0 +1,71 @@
+"""Options and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+__all__ = ["add_sampler_options", "sampler_kwargs", "stdout_to_stderr"]
+
+
+def add_sampler_options(parser) -> None:
+    """Add --draws, --tune, --chains, --seed, --sampler, --target-accept, --no-progress."""
+    group = parser.add_argument_group("sampler")
+    group.add_argument("--draws", type=int, default=1000, help="kept draws per chain (1000)")
+    group.add_argument("--tune", type=int, default=1000, help="warm-up draws per chain (1000)")
+    group.add_argument("--chains", type=int, default=4, help="number of chains (4)")
+    group.add_argument("--seed", type=int, default=None, help="random seed, for reproducible runs")
+    group.add_argument(
+        "--sampler",
+        choices=["nutpie", "pymc", "numpyro"],
+        default="nutpie",
+        help="NUTS engine (nutpie)",
+    )
+    group.add_argument(
+        "--target-accept",
+        type=float,
+        default=0.8,
+        help="NUTS target acceptance rate; raise to 0.95 when there are divergences (0.8)",
+    )
+    group.add_argument(
+        "--parametrization",
+        choices=["auto", "centered", "noncentered"],
+        default="auto",
+        help="form of the study effects (auto: chosen from the study sizes)",
+    )
+    group.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def sampler_kwargs(args) -> dict:
+    """Return the keyword arguments of :func:`bayesdta.fit` from parsed options."""
+    return {
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "seed": args.seed,
+        "sampler": args.sampler,
+        "target_accept": args.target_accept,
+        "progressbar": not args.no_progress,
+    }
+
+
+@contextlib.contextmanager
+def stdout_to_stderr(active: bool = True):
+    """Send everything written to standard output, by Python or by compiled code, to
+    standard error while active, so that ``--json`` output stays clean."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        sys.stdout = real_stdout

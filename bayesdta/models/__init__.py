@@ -1,0 +1,6 @@
+"""PyMC model builders for diagnostic test accuracy meta-analysis."""
+
+from .base import DTAModel
+from .bivariate import build_bivariate_model, choose_parametrization
+
+__all__ = ["DTAModel", "build_bivariate_model", "choose_parametrization"]

@@ -1,0 +1,76 @@
+"""The built-model record that travels from a builder to :func:`bayesdta.fit`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pymc as pm
+
+from ..priors import Prior
+from ..studytable import StudyTable
+
+__all__ = ["DTAModel", "MEASURES"]
+
+#: Coordinates of the ``measure`` dimension, in this order everywhere.
+MEASURES = ("sensitivity", "specificity")
+
+
+@dataclass
+class DTAModel:
+    """A PyMC model together with the data and choices it was built from.
+
+    Attributes
+    ----------
+    model : pymc.Model
+        Free variables ``mu_sens``, ``mu_spec`` (or their probability-scale versions),
+        ``tau_sens``, ``tau_spec``, the correlation, study effects, and a new study's
+        effects; deterministics ``mu``, ``tau`` (dims ``measure``), ``rho``,
+        ``study_logit`` (dims ``study, measure``) and ``new_study_logit`` (dims ``measure``).
+    table : StudyTable
+        The validated data.
+    priors : dict of str to Prior
+        The priors used, after merging user priors over the defaults.
+    parametrization : {"centered", "noncentered"}
+    kind : str
+        ``"bivariate"`` or the name of another builder.
+    options : dict
+        Builder options that change the model structure (covariates and so on), as JSON-able
+        values.
+    """
+
+    model: pm.Model
+    table: StudyTable
+    priors: dict[str, Prior]
+    parametrization: str
+    kind: str = "bivariate"
+    options: dict = field(default_factory=dict)
+
+    def structure_key(self) -> str:
+        """Return a text that is equal for two models exactly when their graphs are equal
+        up to data and hyperparameter values, so that one compiled model serves both."""
+        families = {name: prior.dist for name, prior in sorted(self.priors.items())}
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "parametrization": self.parametrization,
+                "families": families,
+                "n_studies": self.table.n_studies,
+                "options": self.options,
+            },
+            sort_keys=True,
+        )
+
+    def spec(self) -> dict:
+        """Return the analysis specification recorded in the trace attributes."""
+        return {
+            "kind": self.kind,
+            "parametrization": self.parametrization,
+            "priors": {name: prior.to_dict() for name, prior in self.priors.items()},
+            "options": self.options,
+            "data": {
+                "source": self.table.source,
+                "n_studies": self.table.n_studies,
+                "sha256": self.table.fingerprint(),
+            },
+        }

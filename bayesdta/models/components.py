@@ -1,0 +1,89 @@
+"""Building blocks shared by the model builders: priors as PyMC variables, and the
+bivariate normal random effects with their binomial likelihood."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..priors import FAMILIES, Prior
+
+__all__ = ["hyperparameter_name", "prior_variable", "cholesky_2x2", "add_likelihood"]
+
+_PYMC_FAMILIES = {
+    "Normal": pm.Normal,
+    "StudentT": pm.StudentT,
+    "HalfNormal": pm.HalfNormal,
+    "HalfStudentT": pm.HalfStudentT,
+    "HalfCauchy": pm.HalfCauchy,
+    "Exponential": pm.Exponential,
+    "Beta": pm.Beta,
+    "Uniform": pm.Uniform,
+}
+
+
+def hyperparameter_name(parameter: str, hyperparameter: str) -> str:
+    """Return the name of the ``pm.Data`` that holds one hyperparameter."""
+    return f"prior_{parameter}_{hyperparameter}"
+
+
+def _hyperparameters(parameter: str, prior: Prior) -> dict[str, pt.TensorVariable]:
+    return {
+        key: pm.Data(hyperparameter_name(parameter, key), np.float64(prior.params[key]))
+        for key in FAMILIES[prior.dist]
+    }
+
+
+def prior_variable(name: str, prior: Prior) -> pt.TensorVariable:
+    """Create the variable ``name`` with its prior, hyperparameters held in ``pm.Data``.
+
+    Families that are not plain PyMC distributions are reparametrised so that ``name``
+    is always a deterministic on the model scale (logit mean, SD or correlation):
+
+    - ``Beta`` on a logit mean: ``p_<name> ~ Beta``, ``name = logit(p)``;
+    - ``GammaPrecision`` on an SD: ``precision_<name> ~ Gamma``, ``name = precision^-1/2``;
+    - ``LKJ(eta)`` and ``Uniform(lower, upper)`` on a correlation: a Beta(eta, eta) or a
+      Uniform(0, 1) variable on ``(rho - lower) / (upper - lower)``.
+    """
+    hyper = _hyperparameters(name, prior)
+    if prior.dist == "Beta":
+        probability = pm.Beta(f"p_{name}", alpha=hyper["alpha"], beta=hyper["beta"])
+        return pm.Deterministic(name, pt.log(probability) - pt.log1p(-probability))
+    if prior.dist == "GammaPrecision":
+        precision = pm.Gamma(f"precision_{name}", alpha=hyper["alpha"], beta=hyper["beta"])
+        return pm.Deterministic(name, precision**-0.5)
+    if prior.dist == "LKJ":
+        unit = pm.Beta(f"{name}_unit", alpha=hyper["eta"], beta=hyper["eta"])
+        return pm.Deterministic(name, 2.0 * unit - 1.0)
+    if prior.dist == "Uniform" and name == "rho":
+        unit = pm.Uniform(f"{name}_unit", 0.0, 1.0)
+        lower, upper = hyper["lower"], hyper["upper"]
+        return pm.Deterministic(name, lower + (upper - lower) * unit)
+    return _PYMC_FAMILIES[prior.dist](name, **hyper)
+
+
+def cholesky_2x2(tau: pt.TensorVariable, rho: pt.TensorVariable) -> pt.TensorVariable:
+    """Return the lower Cholesky factor of ``[[t0^2, r t0 t1], [r t0 t1, t1^2]]``."""
+    return pt.stack(
+        [
+            pt.stack([tau[0], pt.zeros_like(tau[0])]),
+            pt.stack([rho * tau[1], tau[1] * pt.sqrt(1.0 - rho**2)]),
+        ]
+    )
+
+
+def add_likelihood(study_logit: pt.TensorVariable, table) -> None:
+    """Add the exact binomial likelihood of tp | tp + fn and tn | tn + fp (Chu & Cole 2006).
+
+    Counts enter as ``pm.Data`` (``n_diseased``, ``n_healthy``, ``tp_observed``,
+    ``tn_observed``). A table with ``n = 0`` in one margin adds log(1) = 0 there, so it
+    informs the other margin only, and setting all four of a study's counts to 0 removes
+    it from the likelihood without changing any shape (used for leave-one-out refits).
+    """
+    n_diseased = pm.Data("n_diseased", table.n_diseased, dims="study")
+    n_healthy = pm.Data("n_healthy", table.n_healthy, dims="study")
+    tp = pm.Data("tp_observed", table.counts("tp"), dims="study")
+    tn = pm.Data("tn_observed", table.counts("tn"), dims="study")
+    pm.Binomial("tp", n=n_diseased, logit_p=study_logit[:, 0], observed=tp, dims="study")
+    pm.Binomial("tn", n=n_healthy, logit_p=study_logit[:, 1], observed=tn, dims="study")

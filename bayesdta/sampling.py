@@ -1,0 +1,169 @@
+"""Fit a built model and return an ArviZ DataTree.
+
+nutpie is the default NUTS engine. Compiling is the slow step, so compiled models are kept
+for the life of the process, keyed by the model's structure: a refit that changes only
+data values or prior hyperparameters reuses the compiled model through ``with_data``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .convergence import check_convergence
+from .models.base import DTAModel
+from .trace import finish_trace
+
+__all__ = ["fit", "SAMPLERS", "compiled_model", "clear_compiled_models"]
+
+logger = logging.getLogger(__name__)
+
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+
+_COMPILED: dict[str, Any] = {}
+
+#: Number of times a model was compiled by nutpie in this process; tests read it to check
+#: that refits reuse compiled models.
+COMPILE_COUNT = {"nutpie": 0}
+
+
+def clear_compiled_models() -> None:
+    """Forget every compiled model kept by this process."""
+    _COMPILED.clear()
+
+
+def _data_values(built: DTAModel) -> dict[str, np.ndarray]:
+    return {
+        variable.name: np.asarray(variable.get_value())
+        for variable in built.model.data_vars
+    }
+
+
+def compiled_model(built: DTAModel):
+    """Return a nutpie compiled model for ``built``, compiling only for a new structure."""
+    import nutpie
+
+    key = built.structure_key()
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        started = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(built.model, freeze_model=False)
+        COMPILE_COUNT["nutpie"] += 1
+        _COMPILED[key] = compiled
+        logger.info("compiled %s model in %.1f s", built.kind, time.perf_counter() - started)
+    else:
+        logger.info("reusing the compiled %s model", built.kind)
+    return compiled.with_data(**_data_values(built))
+
+
+def _sample_nutpie(built, draws, tune, chains, seed, target_accept, progressbar):
+    import nutpie
+
+    compiled = compiled_model(built)
+    return nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        target_accept=target_accept,
+        progress_bar=progressbar,
+        save_warmup=False,
+    )
+
+
+def _sample_pymc(built, draws, tune, chains, seed, target_accept, progressbar, engine):
+    import pymc as pm
+
+    if engine == "numpyro":
+        try:
+            import numpyro  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "sampler 'numpyro' needs numpyro and jax; install them with "
+                "pip install 'bayesdta[numpyro]', or use sampler='nutpie'"
+            ) from None
+    return pm.sample(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=seed,
+        target_accept=target_accept,
+        progressbar=progressbar,
+        nuts_sampler=engine,
+        compute_convergence_checks=False,
+        model=built.model,
+    )
+
+
+def fit(
+    built: DTAModel,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int | None = None,
+    sampler: str = "nutpie",
+    target_accept: float = 0.8,
+    progressbar: bool = True,
+    check: bool = True,
+) -> xr.DataTree:
+    """Sample the posterior of a built model.
+
+    Parameters
+    ----------
+    built : DTAModel
+        From :func:`bayesdta.build_bivariate_model` or another builder.
+    draws, tune : int, default 1000
+        Kept draws and warm-up (tuning) iterations per chain.
+    chains : int, default 4
+        Four chains make R-hat meaningful.
+    seed : int, optional
+        Seed; the same seed, data, model and sampler give the same draws.
+    sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
+    target_accept : float, default 0.8
+        Target acceptance rate of NUTS; raise it (0.9 to 0.99) when there are divergences.
+    progressbar : bool, default True
+    check : bool, default True
+        Run :func:`bayesdta.convergence.check_convergence` and warn about each failed check.
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior``, ``sample_stats``, ``log_likelihood`` (variable ``table``, one
+        value per study), ``observed_data`` and ``constant_data``; ``attrs`` hold the
+        versions and the analysis specification as JSON.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler {sampler!r} is not available; choose one of {SAMPLERS}")
+    for name, value in {"draws": draws, "tune": tune, "chains": chains}.items():
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    if not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept!r}")
+
+    started = time.perf_counter()
+    args = (built, int(draws), int(tune), int(chains), seed, target_accept, progressbar)
+    if sampler == "nutpie":
+        raw = _sample_nutpie(*args)
+    else:
+        raw = _sample_pymc(*args, engine=sampler)
+    elapsed = time.perf_counter() - started
+    logger.info("sampled %d chains x %d draws with %s in %.1f s", chains, draws, sampler, elapsed)
+
+    settings = {
+        "sampler": sampler,
+        "draws": int(draws),
+        "tune": int(tune),
+        "chains": int(chains),
+        "seed": seed,
+        "target_accept": target_accept,
+    }
+    trace = finish_trace(raw, built, settings)
+    if check:
+        check_convergence(trace, warn=True)
+    return trace
