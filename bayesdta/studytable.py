@@ -28,18 +28,24 @@ class StudyTable:
     Attributes
     ----------
     frame : pandas.DataFrame
-        Columns ``study`` (label as given), ``study_id`` (unique; the label, with the row
-        number appended when a label repeats), ``row`` (1-based data row of the source),
-        ``tp, fp, fn, tn`` (int64) and the covariate columns, in source order.
+        Columns ``study`` (label as given), ``tp, fp, fn, tn`` (int64) and the covariate
+        columns, in source order.
     covariates : tuple of str
         Names of the covariate columns.
     source : str
         Where the data came from (file path, dataset name or ``"DataFrame"``).
+    ids : tuple of str
+        Unique identifier of each table: the label, with the row number appended when a
+        label repeats.
+    rows : tuple of int
+        1-based data row of each table in the source.
     """
 
     frame: pd.DataFrame
     covariates: tuple[str, ...]
     source: str
+    ids: tuple[str, ...] = ()
+    rows: tuple[int, ...] = ()
 
     @property
     def n_studies(self) -> int:
@@ -49,7 +55,7 @@ class StudyTable:
     @property
     def study_ids(self) -> list[str]:
         """Unique identifier of each table, used as the ``study`` coordinate of traces."""
-        return self.frame["study_id"].tolist()
+        return list(self.ids)
 
     @property
     def labels(self) -> list[str]:
@@ -72,13 +78,20 @@ class StudyTable:
 
     def fingerprint(self) -> str:
         """Return a SHA-256 hash of the labels, counts and covariates, for provenance."""
-        text = self.frame.drop(columns=["row"]).to_csv(index=False)
+        text = self.frame.to_csv(index=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def subset(self, mask: Sequence[bool] | np.ndarray, source: str | None = None) -> StudyTable:
         """Return the tables where ``mask`` is true, keeping row numbers and ids."""
-        selected = self.frame.loc[np.asarray(mask, dtype=bool)].reset_index(drop=True)
-        return StudyTable(selected, self.covariates, source or f"{self.source} (subset)")
+        keep = np.asarray(mask, dtype=bool)
+        selected = self.frame.loc[keep].reset_index(drop=True)
+        return StudyTable(
+            selected,
+            self.covariates,
+            source or f"{self.source} (subset)",
+            tuple(np.asarray(self.ids, dtype=object)[keep]),
+            tuple(int(r) for r in np.asarray(self.rows)[keep]),
+        )
 
 
 def read_studies(
@@ -187,9 +200,11 @@ def _validate(
         raise StudyDataError(sorted(problems, key=_problem_order), source)
 
     warn_about_design(counts, labels, frame)
-    frame = _finish_frame(frame, covariate_names)
+    for column in COUNT_COLUMNS:
+        frame[column] = frame[column].astype(np.int64)
     logger.info("read %d tables from %s", len(frame), source)
-    return StudyTable(frame, tuple(covariate_names), source)
+    rows = tuple(range(1, len(frame) + 1))
+    return StudyTable(frame, tuple(covariate_names), source, _unique_ids(labels), rows)
 
 
 def _problem_order(problem: DataProblem) -> tuple:
@@ -213,14 +228,8 @@ def _labels(raw: pd.DataFrame, column: str | None) -> tuple[list[str], list[Data
     return labels, problems
 
 
-def _finish_frame(frame: pd.DataFrame, covariate_names: list[str]) -> pd.DataFrame:
-    for column in COUNT_COLUMNS:
-        frame[column] = frame[column].astype(np.int64)
-    repeated = frame["study"].duplicated(keep=False)
-    ids = [
-        f"{label} [row {i + 1}]" if repeated.iloc[i] else label
-        for i, label in enumerate(frame["study"])
-    ]
-    frame.insert(1, "study_id", ids)
-    frame.insert(2, "row", np.arange(1, len(frame) + 1))
-    return frame[["study", "study_id", "row", *COUNT_COLUMNS, *covariate_names]]
+def _unique_ids(labels: list[str]) -> tuple[str, ...]:
+    repeated = pd.Series(labels).duplicated(keep=False)
+    return tuple(
+        f"{label} [row {i + 1}]" if repeated.iloc[i] else label for i, label in enumerate(labels)
+    )

@@ -62,7 +62,7 @@ def data_groups(table: StudyTable) -> tuple[xr.Dataset, xr.Dataset]:
         "n_diseased": ("study", table.n_diseased),
         "n_healthy": ("study", table.n_healthy),
         "study_label": ("study", np.asarray(table.labels, dtype=str)),
-        "row": ("study", table.frame["row"].to_numpy()),
+        "row": ("study", np.asarray(table.rows, dtype=np.int64)),
     }
     for name in table.covariates:
         constant[f"covariate_{name}"] = ("study", _storable(table.frame[name].to_numpy()))
