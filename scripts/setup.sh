@@ -22,3 +22,14 @@ if sys.version_info < (3, 12):
 PY
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".${extra}"
+
+# The HTML report test opens the report in headless Chromium; install Debian's package when
+# it is missing. Installing needs root and apt-get; without them that test fails with this hint.
+if [ -n "$extra" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "setup: /usr/bin/chromium is missing; running apt-get update -qq && apt-get install -y -qq chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "setup: /usr/bin/chromium is missing and installing it needs root and apt-get; as root run: apt-get install chromium" >&2
+  fi
+fi
