@@ -35,7 +35,7 @@ def _hyperparameters(parameter: str, prior: Prior) -> dict[str, pt.TensorVariabl
     }
 
 
-def prior_variable(name: str, prior: Prior) -> pt.TensorVariable:
+def prior_variable(name: str, prior: Prior, dims=None) -> pt.TensorVariable:
     """Create the variable ``name`` with its prior, hyperparameters held in ``pm.Data``.
 
     Families that are not plain PyMC distributions are reparametrised so that ``name``
@@ -45,22 +45,27 @@ def prior_variable(name: str, prior: Prior) -> pt.TensorVariable:
     - ``GammaPrecision`` on an SD: ``precision_<name> ~ Gamma``, ``name = precision^-1/2``;
     - ``LKJ(eta)`` and ``Uniform(lower, upper)`` on a correlation: a Beta(eta, eta) or a
       Uniform(0, 1) variable on ``(rho - lower) / (upper - lower)``.
+
+    ``dims`` gives the variable a shape, for example one SD per subgroup; the hyperparameters
+    stay scalars shared by every element.
     """
     hyper = _hyperparameters(name, prior)
     if prior.dist == "Beta":
-        probability = pm.Beta(f"p_{name}", alpha=hyper["alpha"], beta=hyper["beta"])
-        return pm.Deterministic(name, pt.log(probability) - pt.log1p(-probability))
+        probability = pm.Beta(f"p_{name}", alpha=hyper["alpha"], beta=hyper["beta"], dims=dims)
+        return pm.Deterministic(name, pt.log(probability) - pt.log1p(-probability), dims=dims)
     if prior.dist == "GammaPrecision":
-        precision = pm.Gamma(f"precision_{name}", alpha=hyper["alpha"], beta=hyper["beta"])
-        return pm.Deterministic(name, precision**-0.5)
+        precision = pm.Gamma(
+            f"precision_{name}", alpha=hyper["alpha"], beta=hyper["beta"], dims=dims
+        )
+        return pm.Deterministic(name, precision**-0.5, dims=dims)
     if prior.dist == "LKJ":
-        unit = pm.Beta(f"{name}_unit", alpha=hyper["eta"], beta=hyper["eta"])
-        return pm.Deterministic(name, 2.0 * unit - 1.0)
+        unit = pm.Beta(f"{name}_unit", alpha=hyper["eta"], beta=hyper["eta"], dims=dims)
+        return pm.Deterministic(name, 2.0 * unit - 1.0, dims=dims)
     if prior.dist == "Uniform" and name == "rho":
-        unit = pm.Uniform(f"{name}_unit", 0.0, 1.0)
+        unit = pm.Uniform(f"{name}_unit", 0.0, 1.0, dims=dims)
         lower, upper = hyper["lower"], hyper["upper"]
-        return pm.Deterministic(name, lower + (upper - lower) * unit)
-    return _PYMC_FAMILIES[prior.dist](name, **hyper)
+        return pm.Deterministic(name, lower + (upper - lower) * unit, dims=dims)
+    return _PYMC_FAMILIES[prior.dist](name, **hyper, dims=dims)
 
 
 def cholesky_2x2(tau: pt.TensorVariable, rho: pt.TensorVariable) -> pt.TensorVariable:
