@@ -112,6 +112,8 @@ def finish_trace(trace: xr.DataTree, built, sampler_settings: dict) -> xr.DataTr
             SPEC_ATTR: json.dumps(spec, sort_keys=True),
         }
     )
+    if getattr(built, "key_variables", ()):
+        finished.attrs["bayesdta_key_variables"] = ",".join(built.key_variables)
     return finished
 
 

@@ -37,6 +37,9 @@ class DTAModel:
     options : dict
         Builder options that change the model structure (covariates and so on), as JSON-able
         values.
+    key_variables : tuple of str
+        Posterior variables that the convergence checks cover besides ``mu``, ``tau`` and
+        ``rho`` (for example regression coefficients).
     """
 
     model: pm.Model
@@ -45,6 +48,7 @@ class DTAModel:
     parametrization: str
     kind: str = "bivariate"
     options: dict = field(default_factory=dict)
+    key_variables: tuple[str, ...] = ()
 
     def structure_key(self) -> str:
         """Return a text that is equal for two models exactly when their graphs are equal
