@@ -55,8 +55,6 @@ __all__ = [
     "write_spec",
     "spec_to_toml",
     "spec_from_trace",
-    "prior_set_names",
-    "prior_set",
     "OUTPUT_FORMATS",
 ]
 
@@ -68,7 +66,6 @@ COVARIANCE = ("shared", "separate")
 PARAMETRIZATIONS = ("auto", "centered", "noncentered")
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 OUTPUT_FORMATS = ("html", "markdown", "csv", "png", "svg", "netcdf")
-DEFAULT_PRIOR_SET = "weakly-informative"
 
 
 class SpecError(ValueError):
@@ -117,13 +114,14 @@ class ModelSpec:
 
 @dataclass
 class PriorSpec:
-    """A named prior set, and custom priors by parameter that replace members of the set.
+    """A named prior set (see :mod:`bayesdta.prior_sets`), and custom priors by parameter
+    that replace members of the set.
 
     ``custom`` maps a parameter (``mu_sens``, ``tau_spec``, ...) to a dictionary such as
     ``{"dist": "HalfNormal", "sigma": 1.0}``.
     """
 
-    set: str = DEFAULT_PRIOR_SET
+    set: str = "weakly-informative"
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -188,7 +186,9 @@ class AnalysisSpec:
 
     def priors_dict(self) -> dict[str, Any]:
         """Return the priors to build the model with: the named set, then the custom priors."""
-        merged = {name: value for name, value in prior_set(self.priors.set).items()}
+        from .prior_sets import get_prior_set
+
+        merged = dict(get_prior_set(self.priors.set).priors)
         merged.update({name: dict(value) for name, value in self.priors.custom.items()})
         return merged
 
@@ -227,36 +227,6 @@ def _drop_none(value):
 
 
 # ---------------------------------------------------------------------------------------------
-# Prior sets
-
-
-def prior_set_names() -> list[str]:
-    """Return the names of the prior sets a specification may use, sorted."""
-    return sorted(_prior_sets())
-
-
-def prior_set(name: str) -> dict[str, Any]:
-    """Return the priors of a named set as ``{parameter: Prior}``.
-
-    Raises
-    ------
-    KeyError
-        If ``name`` is not a prior set; the message lists the valid names.
-    """
-    sets = _prior_sets()
-    if name not in sets:
-        raise KeyError(f"unknown prior set {name!r}; valid prior sets are: {', '.join(sorted(sets))}")
-    return dict(sets[name])
-
-
-def _prior_sets() -> dict[str, Mapping[str, Any]]:
-    # NOTE: the package default is the only named set until bayesdta.prior_sets provides more.
-    from .priors import DEFAULT_PRIORS
-
-    return {DEFAULT_PRIOR_SET: DEFAULT_PRIORS}
-
-
-# ---------------------------------------------------------------------------------------------
 # Reading and checking
 
 
@@ -268,8 +238,8 @@ def load_spec(path: str | Path, *, check_data: bool = True) -> AnalysisSpec:
     path : str or path
         The ``.toml`` file. Relative data and output paths are resolved against its folder.
     check_data : bool, default True
-        Also read the data (every rule of :func:`bayesdta.read_studies`) and check that the
-        covariates are columns of it.
+        Also check that the data file exists, read the data (every rule of
+        :func:`bayesdta.read_studies`) and check that the covariates are columns of it.
 
     Returns
     -------
@@ -329,7 +299,7 @@ def parse_spec(
     # run on everything else and one error lists all problems.
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     spec = AnalysisSpec(**values, base_dir=base.resolve())
-    data_problems = _check_data_source(spec)
+    data_problems = _check_data_source(spec, check_file=check_data)
     problems += data_problems + _check_values(spec)
     if check_data and not data_problems and not any(p.startswith("key 'data.") for p in problems):
         problems += _check_data(spec)
@@ -443,7 +413,7 @@ def _check_values(spec: AnalysisSpec) -> list[str]:
     return problems
 
 
-def _check_data_source(spec: AnalysisSpec) -> list[str]:
+def _check_data_source(spec: AnalysisSpec, check_file: bool = True) -> list[str]:
     from .columns import COUNT_COLUMNS
     from .datasets import list_datasets
 
@@ -460,7 +430,7 @@ def _check_data_source(spec: AnalysisSpec) -> list[str]:
             f"key 'data.dataset' is {data.dataset!r}, not a bundled dataset; valid values "
             f"are: {', '.join(list_datasets())}"
         )
-    elif data.path is not None and not (spec.base_dir / data.path).is_file():
+    elif check_file and data.path is not None and not (spec.base_dir / data.path).is_file():
         problems.append(
             f"key 'data.path': data file {data.path!r} not found (looked for "
             f"{str((spec.base_dir / data.path).resolve())!r}; relative paths start at the "
@@ -508,6 +478,7 @@ def _check_model(model: ModelSpec) -> list[str]:
 
 
 def _check_priors(spec: AnalysisSpec) -> list[str]:
+    from .prior_sets import prior_set_names
     from .priors import resolve_priors
 
     names = prior_set_names()

@@ -12,11 +12,11 @@ import logging
 import sys
 import warnings
 
-from . import analyze
+from . import analyze, report
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = [analyze]
+_COMMANDS = [analyze, report]
 
 
 def build_parser() -> argparse.ArgumentParser:

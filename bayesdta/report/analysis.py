@@ -1,0 +1,85 @@
+"""Run the analysis an :class:`~bayesdta.spec.AnalysisSpec` describes and return its trace."""
+
+from __future__ import annotations
+
+import logging
+
+import xarray as xr
+
+from ..spec import AnalysisSpec, spec_to_toml
+
+__all__ = ["build_model", "run_analysis", "ANALYSIS_SPEC_ATTR"]
+
+logger = logging.getLogger(__name__)
+
+#: Trace attribute holding the TOML text of the analysis specification, so that a saved
+#: trace can be reported on again with the same title, sections and settings.
+ANALYSIS_SPEC_ATTR = "bayesdta_analysis_spec"
+
+_MARGINS = {"both": "both", "sensitivity": "sens", "specificity": "spec"}
+
+
+def build_model(spec: AnalysisSpec, priors=None):
+    """Build the PyMC model of a specification.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    priors : mapping, optional
+        Priors to use in place of the specification's (prior sensitivity refits).
+
+    Returns
+    -------
+    bayesdta.models.DTAModel
+    """
+    from ..studytable import read_studies
+
+    table = read_studies(
+        spec.data_source(), spec.data.columns or None, keep_duplicates=spec.data.keep_duplicates
+    )
+    priors = spec.priors_dict() if priors is None else priors
+    if spec.model.kind == "bivariate":
+        from ..models import build_bivariate_model
+
+        return build_bivariate_model(table, priors=priors, parametrization=spec.model.parametrization)
+
+    from ..models.regression import build_regression_model
+
+    requests = [
+        f"{name}:{_MARGINS[spec.model.acts_on.get(name, 'both')]}" for name in spec.model.covariates
+    ]
+    separate = spec.model.covariance_by if spec.model.covariance == "separate" else None
+    return build_regression_model(
+        table,
+        requests,
+        separate_covariance=separate,
+        priors=priors,
+        parametrization=spec.model.parametrization,
+    )
+
+
+def run_analysis(spec: AnalysisSpec, *, progressbar: bool = False) -> xr.DataTree:
+    """Build and fit the model of ``spec``; the specification's TOML text goes into the attrs.
+
+    Returns
+    -------
+    xarray.DataTree
+        As :func:`bayesdta.fit` returns it, with ``attrs[ANALYSIS_SPEC_ATTR]``.
+    """
+    from ..sampling import fit
+
+    built = build_model(spec)
+    settings = spec.sampler
+    trace = fit(
+        built,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        sampler=settings.sampler,
+        target_accept=settings.target_accept,
+        progressbar=progressbar,
+    )
+    trace.attrs[ANALYSIS_SPEC_ATTR] = spec_to_toml(spec)
+    logger.info("fitted %s", spec.title)
+    return trace
