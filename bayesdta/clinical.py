@@ -27,6 +27,9 @@ __all__ = [
     "post_test_draws",
     "post_test_table",
     "check_prevalences",
+    "parse_prevalences",
+    "post_test_json",
+    "format_post_test",
 ]
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,34 @@ def check_prevalences(prevalences: Iterable[float]) -> list[float]:
         )
     if not values:
         raise ValueError("give at least one pre-test probability")
+    return values
+
+
+def parse_prevalences(text: str) -> list[float]:
+    """Parse comma-separated pre-test probabilities such as ``"0.1,0.3"``.
+
+    Raises
+    ------
+    ValueError
+        Naming every item that is not a number in (0, 1).
+    """
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    values, invalid = [], []
+    for item in items:
+        try:
+            value = float(item)
+        except ValueError:
+            invalid.append(item)
+            continue
+        if 0.0 < value < 1.0:
+            values.append(value)
+        else:
+            invalid.append(item)
+    if invalid or not values:
+        raise ValueError(
+            f"--prevalence takes comma-separated probabilities strictly between 0 and 1, "
+            f"for example 0.1,0.3; invalid: {invalid or [text]}"
+        )
     return values
 
 
@@ -188,3 +219,41 @@ def post_test_table(
     table = pd.DataFrame(rows)
     table.attrs.update({"prob": prob, "which": which})
     return table
+
+
+def post_test_json(trace: xr.DataTree, prevalences: Iterable[float] | None = None,
+                   prob: float = 0.95) -> list[dict]:
+    """Return one entry per pre-test probability for JSON output.
+
+    Each entry holds ``prevalence`` and interval objects ``{"median", "lower", "upper"}``
+    of ``positive`` (P(disease | positive), the PPV), ``negative`` (P(disease | negative))
+    and ``npv``.
+    """
+    table = post_test_table(trace, prevalences, prob)
+    entries = []
+    for row in table.to_dict("records"):
+        entry = {"prevalence": row["prevalence"]}
+        for name in ("positive", "negative", "npv"):
+            entry[name] = {"median": row[name], "lower": row[f"{name}_lower"],
+                           "upper": row[f"{name}_upper"]}
+        entries.append(entry)
+    return entries
+
+
+def format_post_test(table: pd.DataFrame) -> str:
+    """Return a :func:`post_test_table` as aligned text with percentages."""
+    percent = f"{100 * table.attrs.get('prob', 0.95):g}%"
+    lines = [
+        f"Post-test probability of disease ({table.attrs.get('which', 'pooled')} LR+ and LR-, "
+        f"median and {percent} interval)",
+        f"{'pre-test':>9}  {'after positive (PPV)':>24}  {'after negative':>22}  {'NPV':>22}",
+    ]
+    for row in table.to_dict("records"):
+        cells = [
+            f"{100 * row[name]:.1f}% ({100 * row[name + '_lower']:.1f}-"
+            f"{100 * row[name + '_upper']:.1f})"
+            for name in ("positive", "negative", "npv")
+        ]
+        lines.append(f"{100 * row['prevalence']:>8.1f}%  {cells[0]:>24}  {cells[1]:>22}  "
+                     f"{cells[2]:>22}")
+    return "\n".join(lines)

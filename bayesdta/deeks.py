@@ -29,6 +29,8 @@ __all__ = [
     "deeks_test",
     "effective_sample_size",
     "small_study_slope",
+    "deeks_json",
+    "format_deeks",
     "CONTINUITY_CORRECTION",
     "MIN_STUDIES_FOR_POWER",
 ]
@@ -268,3 +270,25 @@ def small_study_slope(trace, prob: float = 0.95) -> dict[str, float]:
     result = interval_object(draws, prob=prob)
     result["prob_positive"] = float(np.mean(draws > 0))
     return result
+
+
+def deeks_json(data) -> dict:
+    """Return :meth:`DeeksResult.to_dict` for JSON output, or the reason it is missing.
+
+    When fewer than three tables have both margins, ``slope`` and ``p_value`` are None
+    and ``message`` says why.
+    """
+    try:
+        return deeks_test(data).to_dict()
+    except ValueError as error:
+        return {"slope": None, "p_value": None, "n_corrected_tables": 0,
+                "message": str(error)}
+
+
+def format_deeks(result: DeeksResult) -> str:
+    """Return one line with the slope, its p-value and the corrected tables."""
+    return (
+        f"Deeks' funnel plot asymmetry test: slope {result.slope:.3f} (SE {result.slope_se:.3f}), "
+        f"p = {result.p_value:.3f}, {result.n_studies} studies, 0.5 added to every cell of "
+        f"{result.n_corrected_tables} table(s) with a zero cell"
+    )

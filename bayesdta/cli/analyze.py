@@ -28,6 +28,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--prob", type=float, default=0.95, help="interval probability (0.95)")
     parser.add_argument("--out", type=Path, help="write summary.csv and trace.nc to this folder")
     parser.add_argument(
+        "--prevalence",
+        help="comma-separated pre-test probabilities for post-test probabilities, e.g. "
+        "0.1,0.3 (default: the median prevalence of the studies and 0.05, 0.1, 0.2, 0.5)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object on stdout, nothing else"
     )
     parser.add_argument(
@@ -40,9 +45,12 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     """Run ``bayesdta analyze``."""
+    from ..clinical import parse_prevalences, post_test_json
+    from ..deeks import deeks_json
     from ..studytable import read_studies
 
     table = read_studies(args.data, keep_duplicates=args.keep_duplicates)
+    prevalences = parse_prevalences(args.prevalence) if args.prevalence else None
     started = time.perf_counter()
     with stdout_to_stderr(args.json):
         from ..models import build_bivariate_model
@@ -57,12 +65,28 @@ def run(args) -> int:
     if args.out is not None:
         _write_outputs(args.out, summary, trace)
     if args.json:
-        print(json.dumps(analysis_json(trace, summary), indent=2))
+        output = analysis_json(trace, summary)
+        output["deeks"] = deeks_json(table)
+        output["post_test"] = post_test_json(trace, prevalences, args.prob)
+        print(json.dumps(output, indent=2))
     else:
         print(format_summary(summary, trace, table, elapsed))
+        print("\n" + format_review_measures(table, trace, prevalences, args.prob))
         if args.out is not None:
             print(f"\nwrote {args.out / 'summary.csv'} and {args.out / 'trace.nc'}")
     return 0
+
+
+def format_review_measures(table, trace, prevalences, prob: float) -> str:
+    """Return Deeks' test and the post-test probabilities as text."""
+    from ..clinical import format_post_test, post_test_table
+    from ..deeks import deeks_test, format_deeks
+
+    try:
+        deeks = format_deeks(deeks_test(table))
+    except ValueError as error:
+        deeks = f"Deeks' funnel plot asymmetry test not computed: {error}"
+    return deeks + "\n\n" + format_post_test(post_test_table(trace, prevalences, prob))
 
 
 def _write_outputs(out: Path, summary, trace) -> None:

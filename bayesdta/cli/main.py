@@ -12,11 +12,11 @@ import logging
 import sys
 import warnings
 
-from . import analyze, report
+from . import analyze, report, quality
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = [analyze, report]
+_COMMANDS = [analyze, report, quality]
 
 
 def build_parser() -> argparse.ArgumentParser:
