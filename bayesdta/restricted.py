@@ -111,9 +111,11 @@ def _subset_row(name, domains, table, fit_kwargs, prob, traces) -> dict:
         warnings.warn(message, BayesDTAWarning, stacklevel=3)
         return row | {"fitted": False, "message": message}
 
-    logger.info("fitting %s (%d studies)", name, table.n_studies)
-    trace = _fit_subset(table, fit_kwargs)
-    traces[name] = trace
+    trace = traces.get(name)
+    if trace is None:
+        logger.info("fitting %s (%d studies)", name, table.n_studies)
+        trace = _fit_subset(table, fit_kwargs)
+        traces[name] = trace
     row |= {"fitted": True, "message": ""}
     for measure, interval in _pooled_intervals(trace, prob).items():
         row |= {measure: interval["median"], f"{measure}_lower": interval["lower"],
@@ -131,6 +133,7 @@ def restricted_analyses(
     per_domain: bool = False,
     regression: bool = True,
     prob: float = 0.95,
+    full_trace: xr.DataTree | None = None,
     **fit_kwargs,
 ) -> RestrictedAnalyses:
     """Refit pooled accuracy on studies at low risk of bias, and meta-regress on high risk.
@@ -161,6 +164,9 @@ def restricted_analyses(
         names the builder.
     prob : float, default 0.95
         Probability of the equal-tailed intervals.
+    full_trace : xarray.DataTree, optional
+        A bivariate fit of all studies to reuse instead of refitting them. It must have
+        the same studies in the same order.
     **fit_kwargs
         Passed to :func:`bayesdta.fit` (``draws``, ``tune``, ``chains``, ``seed``, ...).
 
@@ -185,6 +191,9 @@ def restricted_analyses(
     if per_domain and len(keys) > 1:
         subsets += [(_describe([key]), [key], ratings.low_risk([key])) for key in keys]
 
+    if full_trace is not None:
+        _check_full_trace(full_trace, table)
+        traces["all studies"] = full_trace
     rows = []
     for name, subset_domains, mask in subsets:
         subset_table = table.subset(mask, source=f"{table.source} ({name})")
@@ -196,6 +205,15 @@ def restricted_analyses(
     if regression:
         result = _high_risk_regression(ratings, keys, fit_kwargs, prob, traces)
     return RestrictedAnalyses(estimates, result, traces)
+
+
+def _check_full_trace(trace: xr.DataTree, table: StudyTable) -> None:
+    studies = [str(s) for s in trace["posterior"]["study"].values]
+    if studies != table.study_ids:
+        raise ValueError(
+            f"full_trace has studies {studies[:3]}... ({len(studies)}), which differ from the "
+            f"{table.n_studies} rated studies; fit all rated studies, or leave full_trace out"
+        )
 
 
 def _with_changes(estimates: pd.DataFrame) -> pd.DataFrame:
