@@ -23,6 +23,7 @@ __all__ = [
     "StudyDataError",
     "StudyTable",
     "build_bivariate_model",
+    "build_regression_model",
     "fit",
     "read_studies",
     "summarize",
@@ -32,6 +33,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY = {
     "build_bivariate_model": ("bayesdta.models", "build_bivariate_model"),
+    "build_regression_model": ("bayesdta.models", "build_regression_model"),
     "fit": ("bayesdta.sampling", "fit"),
     "summarize": ("bayesdta.summary", "summarize"),
 }
