@@ -101,7 +101,10 @@ class Region:
 
 def _flat_draws(logit_sens, logit_spec) -> np.ndarray:
     points = np.column_stack(
-        [np.ravel(np.asarray(logit_sens, dtype=float)), np.ravel(np.asarray(logit_spec, dtype=float))]
+        [
+            np.ravel(np.asarray(logit_sens, dtype=float)),
+            np.ravel(np.asarray(logit_spec, dtype=float)),
+        ]
     )
     bad = ~np.isfinite(points).all(axis=1)
     if bad.any():
@@ -117,7 +120,9 @@ def _flat_draws(logit_sens, logit_spec) -> np.ndarray:
 
 
 def _hdr_score(points: np.ndarray, prob: float):
-    density, grid_a, grid_b = az.kde2d(points[:, 0], points[:, 1], gridsize=(_GRID_SIZE, _GRID_SIZE))
+    density, grid_a, grid_b = az.kde2d(
+        points[:, 0], points[:, 1], gridsize=(_GRID_SIZE, _GRID_SIZE)
+    )
     interpolate = RegularGridInterpolator(
         (grid_a, grid_b), density, bounds_error=False, fill_value=0.0
     )
@@ -164,7 +169,9 @@ def _contour_lines(grid_x, grid_y, values_yx, level) -> tuple[np.ndarray, ...]:
 
 def _build_region(kind, logit_sens, logit_spec, prob, method) -> Region:
     if method not in REGION_METHODS:
-        raise ValueError(f"unknown region method {method!r}; valid methods: {sorted(REGION_METHODS)}")
+        raise ValueError(
+            f"unknown region method {method!r}; valid methods: {sorted(REGION_METHODS)}"
+        )
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob!r}")
     points = _flat_draws(logit_sens, logit_spec)
@@ -276,7 +283,11 @@ def _cover_credible(prediction: Region, credible: Region) -> Region:
         values = score(mesh_a, mesh_b)
     lines = _contour_lines(grid_a, grid_b, np.nan_to_num(values, posinf=1e6), 1.0)
     return Region(
-        kind="prediction", method=prediction.method, prob=prediction.prob, logit_paths=lines, score=score
+        kind="prediction",
+        method=prediction.method,
+        prob=prediction.prob,
+        logit_paths=lines,
+        score=score,
     )
 
 

@@ -80,9 +80,7 @@ def observed_fpr(trace: xr.DataTree) -> np.ndarray:
     return fp[keep] / n_healthy[keep]
 
 
-def fpr_grid(
-    fpr_values=None, extrapolate: bool = False, n_points: int = 201
-) -> np.ndarray:
+def fpr_grid(fpr_values=None, extrapolate: bool = False, n_points: int = 201) -> np.ndarray:
     """Return a grid of false-positive rates strictly inside (0, 1).
 
     The grid mixes points evenly spaced in FPR with points evenly spaced in logit(FPR), so
@@ -220,7 +218,9 @@ def sroc_curve(
     """
     fpr = np.asarray(fpr, dtype=float)
     if np.any((fpr <= 0) | (fpr >= 1)):
-        raise ValueError(f"SROC grid FPRs must lie strictly inside (0, 1), got {fpr.min()} to {fpr.max()}")
+        raise ValueError(
+            f"SROC grid FPRs must lie strictly inside (0, 1), got {fpr.min()} to {fpr.max()}"
+        )
     intercept, slope = sroc_coefficients(mu, tau, rho, method)
     logit_fpr = xr.DataArray(logit(fpr), dims="fpr", coords={"fpr": fpr})
     curve = xr.apply_ufunc(expit, intercept + slope * logit_fpr)
@@ -322,7 +322,9 @@ def sroc_auc(
     with np.errstate(over="ignore", invalid="ignore"):
         values = _integrate_lines(intercept.values, slope.values, lower, upper, _QUADRATURE_POINTS)
     area = xr.DataArray(values, dims=intercept.dims, coords=intercept.coords, name="auc")
-    area.attrs.update({"method": method, "fpr_range": (0.0, 1.0) if fpr_range is None else fpr_range})
+    area.attrs.update(
+        {"method": method, "fpr_range": (0.0, 1.0) if fpr_range is None else fpr_range}
+    )
     return area
 
 

@@ -26,7 +26,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("data", help="CSV or Excel file, or the name of a bundled dataset")
     add_sampler_options(parser)
     parser.add_argument("--prob", type=float, default=0.95, help="interval probability (0.95)")
-    parser.add_argument("--out", type=Path, help="write summary.csv and trace.nc to this folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="write summary.csv, trace.nc and the SROC and forest plots (PNG, SVG) to this folder",
+    )
     parser.add_argument(
         "--prevalence",
         help="comma-separated pre-test probabilities for post-test probabilities, e.g. "
@@ -47,6 +51,8 @@ def run(args) -> int:
     """Run ``bayesdta analyze``."""
     from ..clinical import parse_prevalences, post_test_json
     from ..deeks import deeks_json
+    from ..plots import write_analysis_figures
+    from ..sroc import sroc_json
     from ..studytable import read_studies
 
     table = read_studies(args.data, keep_duplicates=args.keep_duplicates)
@@ -64,8 +70,10 @@ def run(args) -> int:
 
     if args.out is not None:
         _write_outputs(args.out, summary, trace)
+        write_analysis_figures(trace, args.out, args.prob)
     if args.json:
         output = analysis_json(trace, summary)
+        output.update(sroc_json(trace, args.prob))
         output["deeks"] = deeks_json(table)
         output["post_test"] = post_test_json(trace, prevalences, args.prob)
         print(json.dumps(output, indent=2))
@@ -73,7 +81,10 @@ def run(args) -> int:
         print(format_summary(summary, trace, table, elapsed))
         print("\n" + format_review_measures(table, trace, prevalences, args.prob))
         if args.out is not None:
-            print(f"\nwrote {args.out / 'summary.csv'} and {args.out / 'trace.nc'}")
+            print(
+                f"\nwrote summary.csv, trace.nc, sroc.png, sroc.svg, forest.png and forest.svg "
+                f"to {args.out}"
+            )
     return 0
 
 
