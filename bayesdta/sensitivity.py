@@ -306,21 +306,29 @@ def _fit_all(table, sets, builder, builder_kwargs, fit_kwargs, prob, summary_fun
 def summarize_for_sensitivity(trace: xr.DataTree, prob: float = 0.95) -> pd.DataFrame:
     """Summarise a trace for the sensitivity table.
 
-    Uses :func:`bayesdta.summarize` when ``mu`` has dims ``(chain, draw, measure)`` (the
-    bivariate model). Otherwise every key variable of the trace (see
-    :func:`bayesdta.convergence.key_variables`) is summarised per element, named like
-    ``tau_sens[CT]``, and ``mu`` adds ``sensitivity[...]`` and ``specificity[...]`` as
-    ``expit`` of its elements.
+    When ``mu`` has dims ``(chain, draw, measure)`` (the bivariate model, and the reference
+    profile of a meta-regression) the rows of :func:`bayesdta.summarize` come first. Every
+    other key variable of the trace (see :func:`bayesdta.convergence.key_variables`), such as
+    regression coefficients, adds one row per element, named like ``beta_free[modality[MRI]
+    on sensitivity]``. A ``mu`` with more dims adds ``sensitivity[...]`` and
+    ``specificity[...]`` rows, ``expit`` of its elements.
     """
     from .summary import summarize, summarize_draws
 
     posterior = trace["posterior"]
-    if posterior["mu"].dims == ("chain", "draw", "measure"):
-        return summarize(trace, prob=prob)
-    return summarize_draws(_flat_key_draws(trace), prob=prob)
+    pooled_form = posterior["mu"].dims == ("chain", "draw", "measure")
+    covered = {"mu", "tau", "rho"} if pooled_form else set()
+    extra = _flat_key_draws(trace, skip=covered)
+
+    frames = [summarize(trace, prob=prob)] if pooled_form else []
+    if extra.data_vars:
+        frames.append(summarize_draws(extra, prob=prob))
+    table = pd.concat(frames)
+    table.attrs["prob"] = prob
+    return table
 
 
-def _flat_key_draws(trace: xr.DataTree) -> xr.Dataset:
+def _flat_key_draws(trace: xr.DataTree, skip=frozenset()) -> xr.Dataset:
     from scipy.special import expit
 
     from .convergence import key_variables
@@ -328,6 +336,8 @@ def _flat_key_draws(trace: xr.DataTree) -> xr.Dataset:
     posterior = trace["posterior"]
     flat = {}
     for name in key_variables(trace):
+        if name in skip:
+            continue
         variable = posterior[name]
         if name == "mu" and "measure" in variable.dims:
             for measure in variable["measure"].values:
