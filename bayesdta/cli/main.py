@@ -12,11 +12,11 @@ import logging
 import sys
 import warnings
 
-from . import analyze, report, quality
+from . import analyze, report, quality, sensitivity
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = [analyze, report, quality]
+_COMMANDS = [analyze, report, quality, sensitivity]
 
 
 def build_parser() -> argparse.ArgumentParser:
