@@ -95,7 +95,7 @@ def finish_trace(trace: xr.DataTree, built, sampler_settings: dict) -> xr.DataTr
     groups = {
         "posterior": posterior,
         "sample_stats": trace["sample_stats"].to_dataset(),
-        "log_likelihood": study_log_likelihood(posterior["study_logit"], table).to_dataset(),
+        "log_likelihood": _log_likelihood_group(posterior, built),
         "observed_data": observed,
         "constant_data": constant,
     }
@@ -115,6 +115,19 @@ def finish_trace(trace: xr.DataTree, built, sampler_settings: dict) -> xr.DataTr
     if getattr(built, "key_variables", ()):
         finished.attrs["bayesdta_key_variables"] = ",".join(built.key_variables)
     return finished
+
+
+def _log_likelihood_group(posterior: xr.Dataset, built) -> xr.Dataset:
+    """Return ``table`` (conditional on the study effects) and, where the model's study
+    means are known, ``table_marginal`` (study effects integrated out, for leave-one-study-out).
+    """
+    from .marginal_likelihood import marginal_study_log_likelihood, study_means
+
+    group = study_log_likelihood(posterior["study_logit"], built.table).to_dataset()
+    means = study_means(posterior, built.kind)
+    if means is not None:
+        group["table_marginal"] = marginal_study_log_likelihood(posterior, built.table, mu=means)
+    return group
 
 
 def read_spec(trace: xr.DataTree) -> dict:
