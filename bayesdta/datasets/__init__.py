@@ -2,7 +2,9 @@
 
 Each CSV holds one row per 2x2 table with the columns ``study, tp, fp, fn, tn`` first and
 study-level covariates after them. The counts were read from the data objects that R packages
-ship (bamdit, meta4diag, mada) and checked cell by cell against them.
+ship (bamdit, meta4diag, mada) and checked cell by cell against them. One dataset,
+``simulated_mvi_52``, is simulated from known values by ``make_simulated_mvi.py`` in this
+folder; its catalog entry lists those values.
 
 Examples
 --------
@@ -130,6 +132,37 @@ _CATALOG: dict[str, DatasetInfo] = {
                 "row_in_mada": "row number in mada's smoking data",
             },
             notes=("51 tables from 26 studies: tables within one study are dependent.",),
+        ),
+        DatasetInfo(
+            name="simulated_mvi_52",
+            title=(
+                "Simulated deep-learning studies predicting microvascular invasion in "
+                "hepatocellular carcinoma"
+            ),
+            n_tables=52,
+            publication=(
+                "simulated, not published counts; shaped like the review of Feng, Qu & Han, "
+                "J Med Internet Res 2026 (52 deep-learning studies)"
+            ),
+            shipped_by="bayesdta (bayesdta/datasets/make_simulated_mvi.py, seed 20260052)",
+            covariates={
+                "modality": (
+                    "imaging modality: contrast-enhanced CT (18 tables), MRI (12), CT (8), "
+                    "pathology slides (8), ultrasound (6)"
+                ),
+                "validation": "internal (36 tables) or external (16) validation of the model",
+            },
+            notes=(
+                "Drawn from the bivariate binomial-normal meta-regression with, under internal "
+                "validation, sensitivity and specificity 0.86 and 0.85 (contrast-enhanced CT), "
+                "0.80 and 0.83 (MRI), 0.76 and 0.80 (CT), 0.92 and 0.91 (pathology slides), "
+                "0.72 and 0.76 (ultrasound).",
+                "External validation adds -0.5 to logit sensitivity and -0.4 to logit "
+                "specificity.",
+                "Between-study SDs of the logits 0.5 and 0.5 (internal) and 0.9 and 0.8 "
+                "(external), correlation -0.3 in both.",
+                "Study sizes 80 to 400 participants, 40% expected with microvascular invasion.",
+            ),
         ),
     ]
 }

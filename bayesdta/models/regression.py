@@ -165,7 +165,8 @@ def _add_separate_random_effects(
 
     ``tau`` and ``rho`` (and ``tau_sens``, ``tau_spec``) are those of the reference group,
     so that the reference profile reads like a bivariate model; ``tau_by_group`` and
-    ``rho_by_group`` hold every group.
+    ``rho_by_group`` hold every group, ``study_tau`` and ``study_rho`` each study's group
+    (for the marginal likelihood of each study).
     """
     tau_sens = prior_variable("group_tau_sens", priors["tau_sens"], dims="covariance_group")
     tau_spec = prior_variable("group_tau_spec", priors["tau_spec"], dims="covariance_group")
@@ -181,6 +182,8 @@ def _add_separate_random_effects(
 
     chol = _batched_cholesky(tau_by_group, rho_by_group)
     index = pm.Data("covariance_group_index", group_index, dims="study")
+    pm.Deterministic("study_tau", tau_by_group[index], dims=("study", "measure"))
+    pm.Deterministic("study_rho", rho_by_group[index], dims="study")
     study_chol = chol[index]
     if parametrization == "centered":
         study_logit = pm.MvNormal(
@@ -238,9 +241,10 @@ def build_regression_model(
         ``kind`` is ``"regression"``; ``options["covariates"]`` holds the checked
         covariate specs (levels, reference, centre). Posterior variables: ``mu`` (measure,
         the reference profile), ``beta_free`` (coefficient), ``beta`` (covariate_level,
-        measure), ``tau``, ``rho``, ``study_logit``, ``new_study_logit`` (a new study of
-        the reference profile) and, with a separate covariance, ``tau_by_group``
-        (covariance_group, measure) and ``rho_by_group`` (covariance_group).
+        measure), ``study_mean`` (study, measure), ``tau``, ``rho``, ``study_logit``,
+        ``new_study_logit`` (a new study of the reference profile) and, with a separate
+        covariance, ``tau_by_group`` (covariance_group, measure), ``rho_by_group``
+        (covariance_group), ``study_tau`` and ``study_rho``.
 
     Raises
     ------
@@ -316,7 +320,7 @@ def model_graph(
     mu = pm.Deterministic("mu", pt.stack([mu_sens, mu_spec]), dims="measure")
     beta = _add_coefficients(specs, priors)
     design = pm.Data("design", matrix, dims=("study", "covariate_level"))
-    study_mean = mu + design @ beta
+    study_mean = pm.Deterministic("study_mean", mu + design @ beta, dims=("study", "measure"))
 
     if group_spec is None:
         tau, rho = add_covariance_priors(priors)
