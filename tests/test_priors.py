@@ -31,7 +31,7 @@ N_DRAWS = 4000
 
 def draw_pooled_sensitivity(priors, seed=1) -> np.ndarray:
     built = build_bivariate_model("auditc", priors=priors)
-    logit = pm.draw(built.model["mu_sens"], draws=N_DRAWS, random_seed=seed)
+    logit = pm.draw(built.model["mu_sens"], draws=N_DRAWS, random_seed=seed, mode="FAST_COMPILE")
     return expit(logit)
 
 
