@@ -2,10 +2,10 @@
 
 By Bayes' theorem on the odds scale, the post-test odds are the pre-test odds times the
 likelihood ratio of the result (Fagan, N Engl J Med 1975;293:257):
-``odds_post = LR * p / (1 - p)``, so ``P(disease | positive) = LR+ p / (LR+ p + 1 - p)``,
-which is the PPV at prevalence p, and ``P(disease | negative) = LR- p / (LR- p + 1 - p)``,
-which is 1 - NPV. Applied per posterior draw of LR+ and LR-, the draws give credible
-intervals of each probability.
+``odds_post = LR * p / (1 - p)``. So ``P(disease | positive) = LR+ p / (LR+ p + 1 - p)`` is
+the PPV at prevalence p, and ``P(disease | negative) = LR- p / (LR- p + 1 - p)`` is 1 - NPV.
+Computed per posterior draw of LR+ and LR-, these give credible intervals of each
+probability.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def post_test_json(trace: xr.DataTree, prevalences: Iterable[float] | None = Non
                    prob: float = 0.95) -> list[dict]:
     """Return one entry per pre-test probability for JSON output.
 
-    Each entry holds ``prevalence`` and interval objects ``{"median", "lower", "upper"}``
+    Each entry contains ``prevalence`` and interval objects ``{"median", "lower", "upper"}``
     of ``positive`` (P(disease | positive), the PPV), ``negative`` (P(disease | negative))
     and ``npv``.
     """

@@ -144,9 +144,9 @@ def deeks_test(data) -> DeeksResult:
     Warns
     -----
     BayesDTAWarning
-        When 0.5 is added to the cells of tables with a zero cell (naming them); when tables
-        with an empty margin are left out (naming them); when fewer than 10 studies remain,
-        where the test has little power.
+        When 0.5 is added to the cells of tables with a zero cell, and when tables with an
+        empty margin are left out; both warnings name the tables. Also when fewer than 10
+        studies remain, because the test has little power there.
 
     Notes
     -----
@@ -276,7 +276,7 @@ def deeks_json(data) -> dict:
     """Return :meth:`DeeksResult.to_dict` for JSON output, or the reason it is missing.
 
     When fewer than three tables have both margins, ``slope`` and ``p_value`` are None
-    and ``message`` says why.
+    and ``message`` gives the reason.
     """
     try:
         return deeks_test(data).to_dict()

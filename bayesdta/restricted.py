@@ -1,9 +1,9 @@
 """Restricted analyses by QUADAS-2 risk of bias: refits on low-risk subsets and a
 meta-regression on "high risk in any domain".
 
-A review checks whether pooled accuracy depends on study quality in two ways: by refitting
+A review checks in two ways whether pooled accuracy depends on study quality. It refits
 the bivariate model on the studies at low risk of bias (in every domain, or in chosen
-domains), and by a meta-regression with a 0/1 covariate "high risk in at least one
+domains). It also fits a meta-regression with a 0/1 covariate "high risk in at least one
 domain", whose coefficients estimate the difference with a joint posterior. Subsets with
 fewer than :data:`MIN_STUDIES` studies are reported and not fitted.
 """
@@ -49,7 +49,7 @@ class RestrictedAnalyses:
         ``n_studies``, ``fitted``, ``message``, and for fitted subsets ``sensitivity``,
         ``sensitivity_lower``, ``sensitivity_upper``, the same for ``specificity``, and
         ``change_sensitivity``, ``change_specificity`` (subset median minus the median of
-        all studies). ``attrs["prob"]`` holds the interval probability.
+        all studies). ``attrs["prob"]`` is the interval probability.
     regression : dict or None
         The meta-regression on :data:`HIGH_RISK_COVARIATE`: ``domains``, ``n_high``,
         ``n_not_high``, ``builder``, and interval objects of sensitivity and specificity
@@ -138,11 +138,11 @@ def restricted_analyses(
 ) -> RestrictedAnalyses:
     """Refit pooled accuracy on studies at low risk of bias, and meta-regress on high risk.
 
-    Fits, each with :func:`bayesdta.build_bivariate_model` and :func:`bayesdta.fit`:
-    all studies; the studies rated low in every one of ``domains``; with ``per_domain``,
-    the studies rated low in each domain on its own; and, with ``regression``, a
-    meta-regression on all studies with the covariate "high risk in at least one of
-    ``domains``".
+    The bivariate model (:func:`bayesdta.build_bivariate_model`, :func:`bayesdta.fit`) is
+    fitted to all studies and to the studies rated low in every one of ``domains``. With
+    ``per_domain`` it is also fitted to the studies rated low in each domain on its own.
+    With ``regression``, a meta-regression on all studies uses the covariate "high risk in
+    at least one of ``domains``".
 
     Parameters
     ----------

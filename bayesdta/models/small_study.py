@@ -86,7 +86,7 @@ def build_small_study_model(
     Returns
     -------
     DTAModel
-        ``kind="small_study"``; the posterior holds ``slope`` (scalar) besides the bivariate
+        ``kind="small_study"``; the posterior contains ``slope`` (scalar) besides the bivariate
         variables. The centred covariate is the ``pm.Data`` ``inv_sqrt_ess_centred``.
 
     Raises
@@ -172,7 +172,7 @@ def build_indicator_model(
     Returns
     -------
     DTAModel
-        ``kind="indicator"``; the posterior holds ``effect`` (dims ``measure``) and
+        ``kind="indicator"``; the posterior contains ``effect`` (dims ``measure``) and
         ``mu_flagged`` (dims ``measure``).
     """
     table = read_studies(data)
