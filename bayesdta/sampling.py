@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .cache import load_or_compile
 from .convergence import check_convergence
 from .models.base import DTAModel
 from .trace import finish_trace
@@ -44,20 +45,29 @@ def _data_values(built: DTAModel) -> dict[str, np.ndarray]:
 
 
 def compiled_model(built: DTAModel):
-    """Return a nutpie compiled model for ``built``, compiling only for a new structure."""
-    import nutpie
+    """Return a nutpie compiled model for ``built``, compiling only for a new structure.
 
+    A structure compiled earlier in this process is reused; otherwise the on-disk cache of
+    :mod:`bayesdta.cache` is tried before compiling.
+    """
     key = built.structure_key()
     compiled = _COMPILED.get(key)
     if compiled is None:
-        started = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(built.model, freeze_model=False)
-        COMPILE_COUNT["nutpie"] += 1
+        compiled = load_or_compile(built, _compile_nutpie)
         _COMPILED[key] = compiled
-        logger.info("compiled %s model in %.1f s", built.kind, time.perf_counter() - started)
     else:
         logger.info("reusing the compiled %s model", built.kind)
     return compiled.with_data(**_data_values(built))
+
+
+def _compile_nutpie(built: DTAModel):
+    import nutpie
+
+    started = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(built.model, freeze_model=False)
+    COMPILE_COUNT["nutpie"] += 1
+    logger.info("compiled %s model in %.1f s", built.kind, time.perf_counter() - started)
+    return compiled
 
 
 def _sample_nutpie(built, draws, tune, chains, seed, target_accept, progressbar):
