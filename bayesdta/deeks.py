@@ -29,6 +29,7 @@ __all__ = [
     "deeks_test",
     "effective_sample_size",
     "small_study_slope",
+    "bayesian_deeks",
     "deeks_json",
     "format_deeks",
     "CONTINUITY_CORRECTION",
@@ -162,8 +163,8 @@ def deeks_test(data) -> DeeksResult:
     Examples
     --------
     >>> from bayesdta.deeks import deeks_test
-    >>> result = deeks_test("auditc")  # doctest: +SKIP
-    >>> round(result.slope, 1), round(result.p_value, 3), result.n_corrected_tables  # doctest: +SKIP
+    >>> result = deeks_test("auditc")
+    >>> round(result.slope, 1), round(result.p_value, 3), result.n_corrected_tables
     (-57.3, 0.031, 2)
     """
     table = read_studies(data)
@@ -270,6 +271,36 @@ def small_study_slope(trace, prob: float = 0.95) -> dict[str, float]:
     result = interval_object(draws, prob=prob)
     result["prob_positive"] = float(np.mean(draws > 0))
     return result
+
+
+def bayesian_deeks(data, prob: float = 0.95, slope_prior=None, **fit_kwargs):
+    """Fit the bivariate model with ``1 / sqrt(ESS)`` on the log DOR and summarise the slope.
+
+    The Bayesian counterpart of :func:`deeks_test`: it uses the exact binomial likelihood
+    with no continuity correction, and reports the posterior of the slope on the same scale
+    as Deeks' regression. See :func:`bayesdta.models.small_study.build_small_study_model`.
+
+    Parameters
+    ----------
+    data : StudyTable, DataFrame, path or dataset name
+    prob : float, default 0.95
+        Probability of the equal-tailed interval.
+    slope_prior : Prior, optional
+        Passed to the builder.
+    **fit_kwargs
+        Passed to :func:`bayesdta.fit`.
+
+    Returns
+    -------
+    slope : dict
+        From :func:`small_study_slope`.
+    trace : xarray.DataTree
+    """
+    from .models.small_study import build_small_study_model
+    from .sampling import fit
+
+    trace = fit(build_small_study_model(data, slope_prior=slope_prior), **fit_kwargs)
+    return small_study_slope(trace, prob), trace
 
 
 def deeks_json(data) -> dict:

@@ -372,8 +372,8 @@ def read_quadas(
     Examples
     --------
     >>> from bayesdta.quadas import read_quadas
-    >>> quality = read_quadas("dick_melanoma_cad", moderate="unclear")  # doctest: +SKIP
-    >>> int(quality.low_risk().sum())  # doctest: +SKIP
+    >>> quality = read_quadas("dick_melanoma_cad", moderate="unclear")
+    >>> int(quality.low_risk().sum())
     4
     """
     if moderate not in MODERATE_CHOICES:

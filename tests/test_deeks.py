@@ -16,7 +16,7 @@ import statsmodels.api as sm
 
 from bayesdta import BayesDTAWarning
 from bayesdta.datasets import load_dataset
-from bayesdta.deeks import deeks_json, deeks_test, small_study_slope
+from bayesdta.deeks import deeks_json, deeks_test
 
 CELLS = ["tp", "fp", "fn", "tn"]
 
@@ -144,18 +144,16 @@ def test_bayesian_slope_recovers_simulated_truth():
     1 / sqrt(ESS), between-study SD 0.3. The 95% interval must cover 20 and exclude 0;
     with these sizes the posterior SD of the slope is about 5, so both hold with a wide
     margin unless the model or its sign is wrong."""
-    import bayesdta
-    from bayesdta.models.small_study import build_small_study_model
+    from bayesdta.deeks import bayesian_deeks
 
     truth = 20.0
     data = _simulate_small_study_effect(truth, n_studies=30, seed=3)
-    built = build_small_study_model(data)
-    trace = bayesdta.fit(built, draws=400, tune=400, chains=2, seed=5, progressbar=False,
-                         check=False)
-    slope = small_study_slope(trace)
+    slope, trace = bayesian_deeks(data, draws=400, tune=400, chains=2, seed=5,
+                                  progressbar=False, check=False)
 
     assert slope["lower"] < truth < slope["upper"]
     assert slope["lower"] > 0
     assert slope["prob_positive"] > 0.975
     assert set(trace["posterior"]["mu"].dims) == {"chain", "draw", "measure"}
     assert "new_study_logit" in trace["posterior"]
+    assert trace.attrs["bayesdta_key_variables"] == "slope"

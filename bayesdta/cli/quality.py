@@ -126,13 +126,15 @@ def quality_json(ratings, result) -> dict:
 
 def format_quality(ratings, result) -> str:
     """Return the rating counts and the restricted analyses as aligned text."""
+    from ..restricted import MIN_STUDIES
+
     summary = ratings.summary()
     rating_columns = [c for c in ("low", "moderate", "high", "unclear") if c in summary]
     lines = [f"QUADAS-2 ratings of {len(ratings.ratings)} studies", ""]
     lines.append(f"{'domain':<36}" + "".join(f"{c:>10}" for c in rating_columns))
-    for key, row in summary.iterrows():
-        lines.append(f"{row['label']:<36}" + "".join(f"{int(row[c]):>10}"
-                                                     for c in rating_columns))
+    for row in summary.to_dict("records"):
+        counts = "".join(f"{int(row[c]):>10}" for c in rating_columns)
+        lines.append(f"{row['label']:<36}{counts}")
     if any(ratings.n_moderate.values()):
         lines.append(f"'moderate' is not a QUADAS-2 level; handling: {ratings.moderate}")
 
@@ -141,13 +143,13 @@ def format_quality(ratings, result) -> str:
     lines.append(f"{'subset':<64} {'n':>3}  {'sensitivity':>24}  {'specificity':>24}")
     for row in result.estimates.to_dict("records"):
         if row["fitted"]:
-            lines.append(
-                f"{row['subset']:<64} {row['n_studies']:>3}  "
-                f"{_interval_text(row, 'sensitivity'):>24}  {_interval_text(row, 'specificity'):>24}"
-            )
+            sensitivity = _interval_text(row, "sensitivity")
+            specificity = _interval_text(row, "specificity")
+            lines.append(f"{row['subset']:<64} {row['n_studies']:>3}  {sensitivity:>24}  "
+                         f"{specificity:>24}")
         else:
-            lines.append(f"{row['subset']:<64} {row['n_studies']:>3}  not fitted: fewer than 3 "
-                         "studies")
+            lines.append(f"{row['subset']:<64} {row['n_studies']:>3}  not fitted: fewer than "
+                         f"{MIN_STUDIES} studies")
     lines += _regression_lines(result.regression)
     return "\n".join(lines)
 

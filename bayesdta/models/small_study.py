@@ -138,7 +138,8 @@ def build_small_study_model(
     logger.info("built the small-study model on %d tables, slope prior %s", table.n_studies,
                 slope_prior.describe())
     return DTAModel(model, table, all_priors, parametrization, kind="small_study",
-                    options={"covariate": "inv_sqrt_ess", "target": "log_dor"})
+                    options={"covariate": "inv_sqrt_ess", "target": "log_dor"},
+                    key_variables=("slope",))
 
 
 def build_indicator_model(
@@ -206,4 +207,4 @@ def build_indicator_model(
 
     all_priors = dict(resolved) | {"effect_sens": effect_prior, "effect_spec": effect_prior}
     return DTAModel(model, table, all_priors, parametrization, kind="indicator",
-                    options={"indicator": name})
+                    options={"indicator": name}, key_variables=("effect",))
