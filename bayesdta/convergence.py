@@ -54,6 +54,12 @@ def key_variables(trace: xr.DataTree) -> list[str]:
     return [name for name in names if name in posterior.data_vars]
 
 
+def _varying(posterior: xr.Dataset) -> xr.Dataset:
+    """Drop variables held constant by the model (a fixed correlation has no R-hat)."""
+    constant = [name for name in posterior.data_vars if float(posterior[name].std()) == 0.0]
+    return posterior.drop_vars(constant)
+
+
 @dataclass(frozen=True)
 class ConvergenceNumbers:
     """Worst values over the key hyperparameters, and the sampler's own diagnostics.
@@ -74,8 +80,7 @@ class ConvergenceNumbers:
 
 def convergence_numbers(trace: xr.DataTree) -> ConvergenceNumbers:
     """Compute R-hat, bulk and tail ESS (ArviZ) over the key variables, and count divergences."""
-    names = key_variables(trace)
-    posterior = trace["posterior"].to_dataset()[names]
+    posterior = _varying(trace["posterior"].to_dataset()[key_variables(trace)])
     rhat = az.rhat(posterior)
     ess_bulk = az.ess(posterior, method="bulk")
     ess_tail = az.ess(posterior, method="tail")
@@ -210,7 +215,7 @@ def convergence_table(trace: xr.DataTree) -> pd.DataFrame:
         Index ``parameter`` (for example ``mu[sensitivity]``), columns ``r_hat``,
         ``ess_bulk``, ``ess_tail`` and ``ok`` (all three within the thresholds).
     """
-    posterior = trace["posterior"].to_dataset()[key_variables(trace)]
+    posterior = _varying(trace["posterior"].to_dataset()[key_variables(trace)])
     columns = {
         "r_hat": az.rhat(posterior),
         "ess_bulk": az.ess(posterior, method="bulk"),
