@@ -83,13 +83,16 @@ _DOMAIN_BY_KEY = {d.key: d for d in DOMAINS}
 
 # Column names are compared after lower-casing and removing everything but letters and
 # digits. A column matches a domain when it consists of a topic spelling plus a kind spelling
-# (in either order), or of the topic spelling alone for a risk-of-bias domain.
+# (in either order). A full topic name alone also matches its risk-of-bias domain, but a
+# short one ("index", "flow") does not, because plain covariates use such names.
 _TOPIC_SPELLINGS = {
-    "patient_selection": ("patientselection", "sampleselection", "selection", "patients"),
+    "patient_selection": ("patientselection", "sampleselection", "selection"),
     "index_test": ("indextest", "index"),
     "reference_standard": ("referencestandard", "reference", "refstandard"),
     "flow_and_timing": ("flowandtiming", "flowtiming", "flow"),
 }
+_FULL_TOPICS = {"patientselection", "sampleselection", "indextest", "referencestandard",
+                "flowandtiming", "flowtiming"}
 _KIND_SPELLINGS = {
     "risk_of_bias": ("br", "rob", "riskofbias", "bias", "risk"),
     "applicability": ("ap", "applicability", "applicabilityconcern", "applicabilityconcerns",
@@ -152,7 +155,7 @@ def _match_column(name: str, domain: Domain) -> bool:
         rest = normalised.replace(topic, "", 1)
         if rest in _KIND_SPELLINGS[domain.kind]:
             return True
-        if rest == "" and domain.kind == "risk_of_bias":
+        if rest == "" and topic in _FULL_TOPICS and domain.kind == "risk_of_bias":
             return True
     return False
 
