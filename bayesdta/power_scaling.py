@@ -54,7 +54,7 @@ def prior_terms(built) -> list[str]:
 def add_log_prior(trace: xr.DataTree, built=None) -> xr.DataTree:
     """Add a ``log_prior`` group with the log prior density of every prior term, per draw.
 
-    The densities are evaluated by PyMC (:func:`pymc.compute_log_prior`) on the model that
+    PyMC evaluates the densities (:func:`pymc.stats.compute_log_prior`) on the model that
     produced the trace, with its hyperparameter values.
 
     Parameters
@@ -75,7 +75,7 @@ def add_log_prior(trace: xr.DataTree, built=None) -> xr.DataTree:
 
     built = _model_of(trace) if built is None else built
     terms = prior_terms(built)
-    log_prior = pm.compute_log_prior(
+    log_prior = pm.stats.compute_log_prior(
         trace,
         var_names=terms,
         model=built.model,
