@@ -29,6 +29,7 @@ import warnings
 import arviz as az
 import numpy as np
 import xarray as xr
+from scipy.integrate import simpson
 from scipy.special import expit, logit
 
 from .errors import BayesDTAWarning
@@ -259,7 +260,7 @@ def sroc_band(curves: xr.DataArray, prob: float = 0.95) -> xr.Dataset:
 
 
 def _integrate_lines(intercept, slope, lower, upper, points):
-    # The trapezoid rule in x = logit(FPR) of expit(a + b x) * expit(x) * expit(-x), in
+    # Simpson's rule in x = logit(FPR) of expit(a + b x) * expit(x) * expit(-x), in
     # chunks of draws so that memory stays near chunk * points floats.
     x = np.linspace(lower, upper, points)
     jacobian = expit(x) * expit(-x)
@@ -270,7 +271,7 @@ def _integrate_lines(intercept, slope, lower, upper, points):
     for start in range(0, flat_a.size, chunk):
         stop = start + chunk
         linear = flat_a[start:stop, None] + flat_b[start:stop, None] * x[None, :]
-        result[start:stop] = np.trapezoid(expit(linear) * jacobian, x, axis=1)
+        result[start:stop] = simpson(expit(linear) * jacobian, x, axis=1)
     return result.reshape(np.shape(intercept))
 
 
@@ -283,9 +284,11 @@ def sroc_auc(
 ) -> xr.DataArray:
     """Return the area under the SROC curve per draw, full or partial.
 
-    ``AUC = integral of sens(FPR) dFPR``, computed by the trapezoid rule on a grid in
+    ``AUC = integral of sens(FPR) dFPR``, computed by Simpson's rule on a grid in
     ``logit(FPR)`` with the Jacobian ``FPR * (1 - FPR)``; the ends 0 and 1 are never
-    evaluated. Over (0, 1) the grid runs from -40 to 40 in 4001 steps.
+    evaluated. Over (0, 1) the grid runs from -40 to 40 in 4001 points. The error is below
+    1e-8 for |slope| under 10, and grows to about 1e-5 at a slope of 80, where the curve is
+    nearly a step (``"fpr_on_sens"`` with rho near 0).
 
     Parameters
     ----------
