@@ -20,6 +20,9 @@ from bayesdta.deeks import deeks_json, deeks_test
 
 CELLS = ["tp", "fp", "fn", "tn"]
 
+# Warnings a test does not check (repeated labels, other corrected tables) are expected.
+pytestmark = pytest.mark.filterwarnings("ignore::bayesdta.BayesDTAWarning")
+
 
 def _independent_wls(raw: pd.DataFrame):
     """Deeks' regression from the raw counts: 0.5 added to tables with a zero cell,
