@@ -21,6 +21,8 @@ from bayesdta.datasets import load_dataset
 from bayesdta.quadas import read_quadas
 from bayesdta.restricted import restricted_analyses
 
+from .conftest import reference_row
+
 RISK_COLUMNS = ["SAMPLE_SELECTION_BR", "INDEX_TEST_BR", "REFERENCE_STANDARD_BR",
                 "FLOW_AND_TIMING_BR"]
 ALL_COLUMNS = RISK_COLUMNS + ["SAMPLE_SELECTION_AP", "INDEX_TEST_AP", "REFERENCE_STANDARD_AP"]
@@ -175,8 +177,6 @@ def test_restricted_fits_on_dick(fit_dataset, dick_ratings, dick_raw):
     high-risk pooled values must lie within 0.05 of the all-studies values; swapping the
     two groups would put the 4-study specificity (near 0.55) there instead.
     """
-    from tests.conftest import reference_row
-
     full = fit_dataset("dick_melanoma_cad")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BayesDTAWarning)
