@@ -12,11 +12,11 @@ import logging
 import sys
 import warnings
 
-from . import analyze, report, quality, sensitivity
+from . import analyze, diagnose, report, quality, sensitivity
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = [analyze, report, quality, sensitivity]
+_COMMANDS = [analyze, report, quality, sensitivity, diagnose]
 
 
 def build_parser() -> argparse.ArgumentParser:
