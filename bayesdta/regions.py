@@ -9,6 +9,10 @@ specificity)``, and drawn in ROC space as ``(FPR, sensitivity) = (expit(-B), exp
 - ``method="ellipse"``: the normal approximation. The mean ``m`` and covariance ``S`` of the
   draws, and the ellipse ``(z - m)' S^-1 (z - m) <= chi2_2.ppf(prob)``.
 
+NOTE: an HDR contour of a few thousand draws shows small Monte Carlo wiggles (the kernel
+bandwidth is Scott's rule, about a quarter of a standard deviation at 4000 draws). When the
+draws look normal, the ellipse gives the same region without them.
+
 The credible region uses draws of the mean logits ``mu``. The prediction region uses one draw
 of a new study's logits per posterior draw, so it carries both the between-study covariance
 and the uncertainty of ``mu`` (mada's ``plot.reitsma(predict = TRUE)`` adds the two
@@ -57,7 +61,7 @@ class Region:
     method : str
         One of :data:`REGION_METHODS`.
     prob : float
-        Posterior (or posterior predictive) probability the region holds.
+        Posterior (or posterior predictive) probability of the region.
     logit_paths : tuple of numpy.ndarray
         Closed boundary lines, each of shape (n, 2) with columns ``logit(sensitivity)`` and
         ``logit(specificity)``. An HDR can have several pieces.
@@ -236,7 +240,7 @@ def prediction_region(
         The credible region of the same fit. A new study's uncertainty includes that of the
         summary point, so the prediction region must contain the credible region. When the
         between-study variance is near zero, density estimation error can leave part of
-        the credible region outside; the returned region is then the union of both, with a
+        the credible region outside. The returned region is then the union of both, with a
         warning.
 
     Returns
@@ -309,9 +313,16 @@ def sroc_regions(
     -------
     credible, prediction : Region
     """
-    posterior = trace["posterior"]
-    mu = posterior["mu"]
-    new = posterior["new_study_logit"]
+    from .sroc import pooled_parameters
+
+    mu = pooled_parameters(trace)[0]
+    new = trace["posterior"]["new_study_logit"]
+    if set(new.dims) != {"chain", "draw", "measure"}:
+        raise ValueError(
+            f"posterior 'new_study_logit' has dimensions {list(new.dims)}; expected chain, "
+            f"draw and measure. Select one covariate level and call credible_region and "
+            f"prediction_region on its draws"
+        )
     credible = credible_region(
         mu.sel(measure="sensitivity"), mu.sel(measure="specificity"), prob, method
     )

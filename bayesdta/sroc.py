@@ -44,6 +44,7 @@ __all__ = [
     "sroc_band",
     "sroc_auc",
     "sroc_draws",
+    "pooled_parameters",
     "auc_draws",
     "sroc_json",
 ]
@@ -243,7 +244,7 @@ def sroc_band(curves: xr.DataArray, prob: float = 0.95) -> xr.Dataset:
     -------
     xarray.Dataset
         ``median``, ``lower`` and ``upper`` sensitivity on the remaining dims (``fpr``, ...),
-        with ``lower <= median <= upper`` at every point; ``attrs["prob"]`` holds ``prob``.
+        with ``lower <= median <= upper`` at every point. ``attrs["prob"]`` is ``prob``.
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob!r}")
@@ -331,6 +332,30 @@ def sroc_auc(
     return area
 
 
+def pooled_parameters(trace: xr.DataTree) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+    """Return the posterior ``mu``, ``tau`` and ``rho`` of a trace, checking their dims.
+
+    Raises
+    ------
+    ValueError
+        When a variable has dimensions other than ``chain``, ``draw`` and ``measure``, as a
+        model with one SROC per covariate level would: select one level first and call
+        :func:`sroc_curve` and :func:`sroc_auc` on it.
+    """
+    posterior = trace["posterior"]
+    parameters = (posterior["mu"], posterior["tau"], posterior["rho"])
+    allowed = {*_SAMPLE_DIMS, "measure"}
+    for parameter in parameters:
+        extra = sorted(set(parameter.dims) - allowed)
+        if extra:
+            raise ValueError(
+                f"posterior {parameter.name!r} has dimensions {extra} besides chain, draw and "
+                f"measure; select one value of each (for example with .sel) and pass the "
+                f"draws to sroc_curve and sroc_auc"
+            )
+    return parameters
+
+
 def sroc_draws(
     trace: xr.DataTree,
     method: str = "hsroc",
@@ -343,8 +368,8 @@ def sroc_draws(
     :func:`fpr_grid` for the grid and its warnings, and :func:`sroc_curve` for the output.
     """
     fpr = fpr_grid(observed_fpr(trace), extrapolate=extrapolate, n_points=n_points)
-    posterior = trace["posterior"]
-    return sroc_curve(posterior["mu"], posterior["tau"], posterior["rho"], fpr, method)
+    mu, tau, rho = pooled_parameters(trace)
+    return sroc_curve(mu, tau, rho, fpr, method)
 
 
 def auc_draws(trace: xr.DataTree, method: str = "hsroc") -> xr.Dataset:
@@ -357,10 +382,9 @@ def auc_draws(trace: xr.DataTree, method: str = "hsroc") -> xr.Dataset:
     -------
     xarray.Dataset
         ``auc``, ``partial_auc``, ``partial_auc_normalized`` with dims ``(chain, draw)``;
-        ``attrs["fpr_range"]`` holds ``(low, high)``.
+        ``attrs["fpr_range"]`` is ``(low, high)``.
     """
-    posterior = trace["posterior"]
-    mu, tau, rho = posterior["mu"], posterior["tau"], posterior["rho"]
+    mu, tau, rho = pooled_parameters(trace)
     fpr = observed_fpr(trace)
     low, high = float(fpr.min()), float(fpr.max())
 
@@ -378,7 +402,7 @@ def sroc_json(trace: xr.DataTree, prob: float = 0.95, method: str = "hsroc") -> 
     """Return the ``auc``, ``partial_auc`` and ``hsroc`` entries of ``bayesdta analyze --json``.
 
     Each number is an interval object ``{"median", "lower", "upper"}`` (equal-tailed, ``prob``).
-    ``partial_auc`` also holds the FPR range it covers and its normalised value; it is
+    ``partial_auc`` also contains the FPR range it covers and its normalised value. It is
     ``None`` when all studies share one FPR.
     """
     from .hsroc import hsroc_draws

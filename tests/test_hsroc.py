@@ -39,7 +39,7 @@ def test_mapping_matches_hand_computed_values():
 def test_mapping_reproduces_the_hsroc_model(mu_a, mu_b, s_a, s_b, rho):
     """Check the mapping against the HSROC model's own definition.
 
-    The model says ``A = (theta + alpha / 2) exp(-beta / 2)`` and
+    The model defines ``A = (theta + alpha / 2) exp(-beta / 2)`` and
     ``logit FPR = -B = (theta - alpha / 2) exp(beta / 2)``, so ``(alpha, theta)`` is a linear
     map ``T`` of ``(A, B)``: its mean ``T mu`` must be ``(Lambda, Theta)`` and its covariance
     ``T Sigma T'`` must be diagonal with ``sigma_alpha^2`` and ``sigma_theta^2``. Linear

@@ -128,7 +128,8 @@ def test_forest_plot_panels_and_counts(trace):
         assert study in texts
     for header in ("TP", "FP", "FN", "TN"):
         assert header in texts
-    assert "98" in texts and "46" in texts
+    assert "98" in texts
+    assert "46" in texts
     assert "Pooled (posterior median, 95% CrI)" in texts
     assert "New study (95% prediction interval)" in texts
 

@@ -220,7 +220,7 @@ def test_regions_of_real_fit(simulated_fit):
     """Coverage and containment on real posterior draws of five simulated studies.
 
     With one dataset the coverage of true new studies varies with how well five studies
-    estimate the between-study covariance; with five, the prior widens the predictive
+    estimate the between-study covariance. With five, the prior widens the predictive
     distribution, so coverage sits at or above 0.95 (0.978 with these seeds). The lower
     bound 0.85 catches a region that misses the between-study variance: the credible region
     covers 0.54 of these new studies.

@@ -22,6 +22,7 @@ from bayesdta.sroc import (
     FPR_EDGE,
     auc_draws,
     fpr_grid,
+    pooled_parameters,
     sroc_auc,
     sroc_band,
     sroc_coefficients,
@@ -242,3 +243,20 @@ def test_partial_auc_below_range_width(narrow_trace):
     assert float(areas["partial_auc"].max()) <= 0.06 + 1e-12
     assert float(areas["auc"].min()) >= 0.0
     assert float(areas["auc"].max()) <= 1.0
+
+
+def test_trace_with_level_dim_is_rejected():
+    # A posterior with one mu per covariate level must not be pooled silently across levels.
+    dims = ("chain", "draw", "level")
+    rng = np.random.default_rng(8)
+    posterior = xr.Dataset(
+        {
+            "mu": by_measure(rng.normal(1, 0.1, (2, 20, 3)), rng.normal(2, 0.1, (2, 20, 3)), dims),
+            "tau": by_measure(0.5, 0.7, ()),
+            "rho": xr.DataArray(0.1),
+        }
+    )
+    trace = xr.DataTree.from_dict({"posterior": posterior})
+
+    with pytest.raises(ValueError, match="'mu' has dimensions \\['level'\\]"):
+        pooled_parameters(trace)
