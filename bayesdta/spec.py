@@ -643,15 +643,7 @@ def spec_from_trace(trace, *, title: str | None = None, base_dir: str | Path | N
     base = Path(base_dir).resolve() if base_dir is not None else Path.cwd().resolve()
     source = recorded["data"]["source"]
     data = _data_spec_from_source(source, base)
-    options = recorded.get("options", {})
-    model = ModelSpec(
-        kind="bivariate" if recorded["kind"] == "bivariate" else "meta-regression",
-        covariates=list(options.get("covariates", [])),
-        acts_on=dict(options.get("acts_on", {})),
-        covariance=options.get("covariance", "shared"),
-        covariance_by=options.get("covariance_by"),
-        parametrization=recorded["parametrization"],
-    )
+    model = _model_spec_from_record(recorded)
     settings = recorded["sampler"]
     sampler = SamplerSpec(**{f.name: settings[f.name] for f in dataclasses.fields(SamplerSpec)})
     return AnalysisSpec(
@@ -661,6 +653,35 @@ def spec_from_trace(trace, *, title: str | None = None, base_dir: str | Path | N
         priors=PriorSpec(custom={name: dict(value) for name, value in recorded["priors"].items()}),
         sampler=sampler,
         base_dir=base,
+    )
+
+
+_MARGIN_NAMES = {"both": "both", "sens": "sensitivity", "spec": "specificity"}
+
+
+def _model_spec_from_record(recorded: dict) -> ModelSpec:
+    """Return the model part of a specification from the record that a trace stores."""
+    if recorded["kind"] == "bivariate":
+        return ModelSpec(kind="bivariate", parametrization=recorded["parametrization"])
+    if recorded["kind"] != "regression":
+        raise ValueError(
+            f"a specification cannot describe a {recorded['kind']!r} model; it supports "
+            f"{', '.join(MODEL_KINDS)}"
+        )
+    options = recorded.get("options", {})
+    covariates = options.get("covariates", [])
+    grouping = options.get("separate_covariance")
+    return ModelSpec(
+        kind="meta-regression",
+        covariates=[covariate["name"] for covariate in covariates],
+        acts_on={
+            covariate["name"]: _MARGIN_NAMES[covariate["margin"]]
+            for covariate in covariates
+            if covariate["margin"] != "both"
+        },
+        covariance="separate" if grouping else "shared",
+        covariance_by=grouping,
+        parametrization=recorded["parametrization"],
     )
 
 

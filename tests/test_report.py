@@ -26,7 +26,9 @@ from bayesdta.summary import summarize  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::bayesdta.errors.ConvergenceWarning")
 
 REFERENCE = Path(__file__).parent / "reference" / "reference_glmer.csv"
-SECTIONS = ("data", "model", "convergence", "results", "reproducibility")
+SECTIONS = ("data", "model", "convergence", "results", "sroc", "forest", "reproducibility")
+TABLES = ("studies", "priors", "convergence", "summary", "auc")
+FIGURES = ("rank_plot", "sroc", "forest")
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +53,9 @@ def test_report_files_written(analysis):
     assert written["html"] == [out / "report.html"]
     assert written["markdown"] == [out / "report.md"]
     assert written["netcdf"] == [out / "trace.nc"]
-    assert {path.name for path in written["csv"]} == {"studies.csv", "priors.csv", "summary.csv"}
-    assert {path.name for path in written["png"]} == {"rank_plot.png"}
-    assert {path.name for path in written["svg"]} == {"rank_plot.svg"}
+    assert {path.stem for path in written["csv"]} == set(TABLES)
+    assert {path.stem for path in written["png"]} == set(FIGURES)
+    assert {path.stem for path in written["svg"]} == set(FIGURES)
     for paths in written.values():
         for path in paths:
             assert path.stat().st_size > 0
@@ -89,7 +91,7 @@ def test_markdown_links_figures(analysis):
 
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
 
-    assert links == ["figures/rank_plot.png"]
+    assert links == [f"figures/{name}.png" for name in FIGURES]
     for link in links:
         assert (out / link).is_file()
     for section in analysis[2].sections:

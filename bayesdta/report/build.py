@@ -12,6 +12,7 @@ from ..spec import AnalysisSpec, parse_spec, spec_from_trace
 from ..trace import read_spec
 from .analysis import ANALYSIS_SPEC_ATTR
 from .content import Report
+from .regression_sections import forest_section, is_regression, sroc_section, subgroups_section
 from .sections import (
     convergence_section,
     data_section,
@@ -76,6 +77,14 @@ def build_report(
     report.sections.append(model_section(trace, prob=prob))
     report.sections.append(convergence_section(trace))
     report.sections.append(results_section(trace, prob=prob))
+    optional = []
+    if spec.report.sroc:
+        optional.append(sroc_section(trace, prob=prob))
+    if spec.report.forest:
+        optional.append(forest_section(trace, prob=prob))
+    if spec.report.subgroups and is_regression(trace):
+        optional.append(subgroups_section(trace, prob=prob))
+    report.sections += [section for section in optional if section is not None]
     report.sections.append(
         reproducibility_section(
             trace, spec_sha256=spec.sha256(), spec_path=spec_path, spec_text=_spec_text(spec)

@@ -16,7 +16,14 @@ PARAMETER_MEANINGS = {
     "tau_sens": "between-study SD of logit sensitivity",
     "tau_spec": "between-study SD of logit specificity",
     "rho": "correlation of logit sensitivity and logit specificity",
+    "beta": "meta-regression coefficients on the logit scale (every covariate)",
 }
+
+
+def _meaning(name: str) -> str:
+    if name.startswith("beta_"):
+        return f"meta-regression coefficients of {name.removeprefix('beta_')} on the logit scale"
+    return PARAMETER_MEANINGS.get(name, name)
 
 
 def _central_interval(dist: str, params: dict, prob: float) -> tuple[float, float]:
@@ -84,7 +91,7 @@ def prior_table(priors: dict[str, dict], prob: float = 0.95) -> pd.DataFrame:
         rows.append(
             {
                 "parameter": name,
-                "meaning": PARAMETER_MEANINGS.get(name, name),
+                "meaning": _meaning(name),
                 "prior": f"{prior['dist']}({inner})",
                 f"central {percent} prior interval": implied,
             }

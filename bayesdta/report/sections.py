@@ -128,46 +128,71 @@ def model_section(trace: xr.DataTree, prob: float = 0.95) -> Section:
     )
 
 
+_MARGIN_WORDS = {"both": "both logits", "sens": "logit sensitivity", "spec": "logit specificity"}
+
+
 def _covariate_text(spec: dict) -> str:
+    """Describe the covariates of a meta-regression in one or two sentences."""
     options = spec.get("options") or {}
     covariates = options.get("covariates") or []
     if not covariates:
         return ""
-    return f"Study-level covariates enter the means: {', '.join(covariates)}. "
+    parts = []
+    for covariate in covariates:
+        if not isinstance(covariate, dict):
+            parts.append(str(covariate))
+            continue
+        margin = _MARGIN_WORDS.get(covariate.get("margin"), covariate.get("margin"))
+        if covariate.get("kind") == "categorical":
+            levels = ", ".join(str(level) for level in covariate.get("levels") or [])
+            parts.append(
+                f"{covariate['name']} (categorical; levels {levels}; reference "
+                f"{covariate.get('reference')}) on {margin}"
+            )
+        else:
+            parts.append(
+                f"{covariate['name']} (continuous, centred at {covariate.get('center')}) on {margin}"
+            )
+    grouping = options.get("separate_covariance")
+    covariance = (
+        f"Each level of {grouping} has its own between-study covariance."
+        if grouping
+        else "One between-study covariance is shared by all studies."
+    )
+    return f"Meta-regression: the means depend on {'; '.join(parts)}. {covariance} "
 
 
 def convergence_section(trace: xr.DataTree) -> Section:
-    """Build the convergence section: sampler settings, R-hat, ESS, divergences, rank plots."""
-    from ..convergence import ESS_MIN, RHAT_MAX, check_convergence, convergence_numbers
+    """Build the convergence section: verdict, sampler settings, R-hat, ESS, divergences,
+    E-BFMI and tree depth (:func:`bayesdta.convergence.convergence_report`), and rank plots."""
+    from ..convergence import convergence_report
 
-    spec = read_spec(trace)
-    settings = spec["sampler"]
-    numbers = convergence_numbers(trace)
-    messages = check_convergence(trace, warn=False)
+    settings = read_spec(trace)["sampler"]
+    checked = convergence_report(trace)
+    numbers = checked.numbers
+    bfmi = "not recorded" if np.isnan(numbers.min_bfmi) else f"{numbers.min_bfmi:.2f}"
     facts = Facts(
         (
             ("Sampler", f"{settings['sampler']} (NUTS), target acceptance {settings['target_accept']}"),
             ("Chains x draws", f"{settings['chains']} x {settings['draws']} after {settings['tune']} warm-up"),
-            ("Largest R-hat", f"{numbers.max_rhat:.3f} (threshold {RHAT_MAX})"),
-            ("Smallest bulk ESS", f"{numbers.min_ess_bulk:.0f} (threshold {ESS_MIN})"),
-            ("Smallest tail ESS", f"{numbers.min_ess_tail:.0f} (threshold {ESS_MIN})"),
+            ("Largest R-hat", f"{numbers.max_rhat:.3f}"),
+            ("Smallest bulk and tail ESS", f"{numbers.min_ess_bulk:.0f} and {numbers.min_ess_tail:.0f}"),
             ("Divergent transitions", f"{numbers.divergences} of {numbers.n_draws} draws"),
+            ("Smallest E-BFMI", bfmi),
+            ("Draws at the maximum tree depth", f"{100 * numbers.treedepth_saturation:.1f}%"),
         )
     )
-    blocks = [
-        Paragraph(
-            "Checks over the hyperparameters mu, tau and rho, with the thresholds of Vehtari et "
-            "al. (2021, Bayesian Analysis 16:667): R-hat below 1.01 and bulk and tail ESS of "
-            "at least 400."
-        ),
-        facts,
-    ]
-    if messages:
-        blocks += [Paragraph(message, kind="note") for message in messages]
-    else:
-        blocks.append(Paragraph("All convergence checks pass."))
-    blocks.append(_rank_figure(trace))
-    return Section("convergence", "Convergence", blocks)
+    table = checked.table.reset_index()
+    return Section(
+        "convergence",
+        "Convergence",
+        [
+            Paragraph(checked.verdict, kind="text" if checked.converged else "note"),
+            facts,
+            Table("convergence", "R-hat and effective sample sizes of the hyperparameters", table),
+            _rank_figure(trace),
+        ],
+    )
 
 
 def _rank_figure(trace: xr.DataTree) -> Figure:
@@ -178,12 +203,16 @@ def _rank_figure(trace: xr.DataTree) -> Figure:
     plots = azp.plot_rank(trace, var_names=key_variables(trace), backend="matplotlib")
     first = next(iter(plots.viz["plot"].to_dataset().data_vars.values()))
     fig = np.ravel(first.values)[0].figure
-    fig.set_size_inches(9, 4.5)
+    rows = int(plots.viz["row_index"].to_dataset().max().to_array().max()) + 1
+    fig.set_size_inches(10, 3.2 * rows)
+    fig.set_layout_engine("constrained")
+    for ax in fig.axes:
+        ax.title.set_fontsize(8)
     return figure_from_matplotlib(
         fig,
         "rank_plot",
-        "Fractional rank ECDF of each chain for the hyperparameters; lines inside the band "
-        "mean the chains sample the same distribution.",
+        "Rank plots of each chain for the hyperparameters: chains that sample the same "
+        "distribution give curves that overlap near zero.",
     )
 
 
@@ -201,6 +230,11 @@ def results_section(trace: xr.DataTree, prob: float = 0.95) -> Section:
     text = (
         f"Pooled sensitivity {sentence('sensitivity')} and specificity {sentence('specificity')}."
     )
+    if read_spec(trace).get("kind") == "regression":
+        text = (
+            "These values are for the reference profile, with every covariate at its "
+            "reference level; the subgroups section gives each level. " + text
+        )
     if "predictive_sensitivity" in summary.index:
         text += (
             f" In a new study, sensitivity is expected to lie near "
