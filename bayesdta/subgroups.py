@@ -36,7 +36,9 @@ __all__ = [
     "level_covariance",
     "level_predictive_logits",
     "level_counts_from_trace",
+    "level_auc",
     "level_quantities",
+    "LEVEL_QUANTITY_LABELS",
     "subgroup_summary",
     "contrasts",
     "CONTRAST_COLUMNS",
@@ -60,6 +62,9 @@ CONTRAST_COLUMNS = [
     "upper",
     "probability_greater",
 ]
+
+#: Labels of the per-level quantities: those of :func:`bayesdta.summarize` and the AUC.
+LEVEL_QUANTITY_LABELS = {**QUANTITY_LABELS, "auc": "Area under the SROC curve (HSROC curve)"}
 
 #: Seed of the standard-normal draws behind the per-level predictive draws of a new study.
 PREDICTIVE_SEED = 20261204
@@ -201,18 +206,36 @@ def level_counts_from_trace(trace: xr.DataTree, covariate: str) -> dict[str, int
     return {level: int((observed == level).sum()) for level in spec.levels}
 
 
+def level_auc(trace: xr.DataTree, covariate: str, method: str = "hsroc") -> xr.DataArray:
+    """Return the area under each level's SROC curve over FPR in (0, 1), per draw.
+
+    Uses :func:`bayesdta.sroc.sroc_auc` with the level's mean logits and covariance.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(chain, draw, level)``.
+    """
+    from .sroc import sroc_auc
+
+    logits = level_logits(trace, covariate)
+    tau, rho = level_covariance(trace, covariate)
+    return sroc_auc(logits, tau, rho, method).transpose("chain", "draw", "level")
+
+
 def level_quantities(trace: xr.DataTree, covariate: str) -> dict[str, xr.Dataset]:
     """Return, for each level, the quantities of :func:`bayesdta.summarize` per draw.
 
     Returns
     -------
     dict of str to xarray.Dataset
-        Level to a Dataset with the variables of :data:`bayesdta.derived.QUANTITY_LABELS`,
-        each with dims ``(chain, draw)``.
+        Level to a Dataset with the variables of :data:`bayesdta.derived.QUANTITY_LABELS`
+        and ``auc`` (HSROC curve, see :func:`level_auc`), each with dims ``(chain, draw)``.
     """
     logits = level_logits(trace, covariate)
     tau, rho = level_covariance(trace, covariate)
     new = level_predictive_logits(trace, covariate)
+    auc = level_auc(trace, covariate)
     result = {}
     for level in logits["level"].values:
         mu = logits.sel(level=level, drop=True)
@@ -230,6 +253,7 @@ def level_quantities(trace: xr.DataTree, covariate: str) -> dict[str, xr.Dataset
                 "rho": rho.sel(level=level, drop=True),
                 "predictive_sensitivity": expit(level_new.sel(measure="sensitivity", drop=True)),
                 "predictive_specificity": expit(level_new.sel(measure="specificity", drop=True)),
+                "auc": auc.sel(level=level, drop=True),
             }
         )
         result[str(level)] = xr.Dataset({k: xr.DataArray(v) for k, v in quantities.items()})
@@ -266,7 +290,7 @@ def subgroup_summary(
         spec = _categorical_spec(trace, name)
         counts = level_counts_from_trace(trace, name)
         for level, draws in level_quantities(trace, name).items():
-            table = summarize_draws(draws, prob=prob, labels=QUANTITY_LABELS)
+            table = summarize_draws(draws, prob=prob, labels=LEVEL_QUANTITY_LABELS)
             table.insert(0, "n_studies", counts[level])
             table.insert(1, "reference", spec.reference)
             table.index = pd.MultiIndex.from_product(
@@ -389,7 +413,9 @@ def compare_loo(traces: Mapping[str, xr.DataTree], var_name: str | None = None) 
     if var_name is None:
         choices = {_loo_variable(trace) for trace in traces.values()}
         var_name = "table_marginal" if choices == {"table_marginal"} else "table"
-    studies = {name: tuple(trace["log_likelihood"]["study"].values) for name, trace in traces.items()}
+    studies = {
+        name: tuple(trace["log_likelihood"]["study"].values) for name, trace in traces.items()
+    }
     if len(set(studies.values())) > 1:
         raise ValueError(
             "LOO comparison needs every model fitted to the same tables; the study "
@@ -485,6 +511,7 @@ def subgroups_json(trace: xr.DataTree, prob: float = 0.95) -> dict:
                 "sensitivity": interval_object(draws["sensitivity"].values, prob),
                 "specificity": interval_object(draws["specificity"].values, prob),
                 "dor": interval_object(draws["dor"].values, prob),
+                "auc": interval_object(draws["auc"].values, prob),
                 "predictive_sensitivity": interval_object(
                     draws["predictive_sensitivity"].values, prob
                 ),

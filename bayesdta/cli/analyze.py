@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .common import add_sampler_options, sampler_kwargs, stdout_to_stderr
+from .subgroup_output import add_covariate_options
 
 __all__ = ["add_parser", "run", "analysis_json", "format_summary"]
 
@@ -44,6 +45,7 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="keep rows that repeat another row exactly (an error by default)",
     )
+    add_covariate_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -59,26 +61,37 @@ def run(args) -> int:
     prevalences = parse_prevalences(args.prevalence) if args.prevalence else None
     started = time.perf_counter()
     with stdout_to_stderr(args.json):
-        from ..models import build_bivariate_model
         from ..sampling import fit
         from ..summary import summarize
+        from . import subgroup_output
 
-        built = build_bivariate_model(table, parametrization=args.parametrization)
+        built = subgroup_output.build_from_options(table, args)
         trace = fit(built, **sampler_kwargs(args))
         summary = summarize(trace, prob=args.prob)
+        regression = None
+        if args.covariate:
+            regression = subgroup_output.regression_results(
+                trace, built, args, sampler_kwargs(args)
+            )
     elapsed = time.perf_counter() - started
 
     if args.out is not None:
         _write_outputs(args.out, summary, trace)
         write_analysis_figures(trace, args.out, args.prob)
+        if regression is not None:
+            subgroup_output.write_level_figures(trace, args.out, args.prob)
     if args.json:
         output = analysis_json(trace, summary)
         output.update(sroc_json(trace, args.prob))
         output["deeks"] = deeks_json(table)
         output["post_test"] = post_test_json(trace, prevalences, args.prob)
+        if regression is not None:
+            output.update(subgroup_output.regression_json(trace, regression, args.prob))
         print(json.dumps(output, indent=2))
     else:
         print(format_summary(summary, trace, table, elapsed))
+        if regression is not None:
+            print("\n" + subgroup_output.format_regression(trace, regression))
         print("\n" + format_review_measures(table, trace, prevalences, args.prob))
         if args.out is not None:
             print(
