@@ -10,6 +10,7 @@ fewer than :data:`MIN_STUDIES` studies are reported and not fitted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Iterable, Mapping
@@ -101,6 +102,17 @@ def _fit_subset(table: StudyTable, fit_kwargs: Mapping) -> xr.DataTree:
     return fit(build_bivariate_model(table), **fit_kwargs)
 
 
+@contextlib.contextmanager
+def _warnings_named(name: str):
+    """Re-issue the warnings of one fit with the subset's name in front, so that the
+    warnings of several fits can be told apart."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        warnings.warn(f"{name}: {warning.message}", warning.category, stacklevel=4)
+
+
 def _subset_row(name, domains, table, fit_kwargs, prob, traces) -> dict:
     row = {"subset": name, "domains": ",".join(domains), "n_studies": table.n_studies}
     if table.n_studies < MIN_STUDIES:
@@ -114,7 +126,8 @@ def _subset_row(name, domains, table, fit_kwargs, prob, traces) -> dict:
     trace = traces.get(name)
     if trace is None:
         logger.info("fitting %s (%d studies)", name, table.n_studies)
-        trace = _fit_subset(table, fit_kwargs)
+        with _warnings_named(name):
+            trace = _fit_subset(table, fit_kwargs)
         traces[name] = trace
     row |= {"fitted": True, "message": ""}
     for measure, interval in _pooled_intervals(trace, prob).items():
@@ -277,8 +290,9 @@ def _high_risk_regression(ratings, keys, fit_kwargs, prob, traces) -> dict:
         warnings.warn(message, BayesDTAWarning, stacklevel=3)
         return summary | {"message": message}
 
-    built, builder, logits = _build_flag_model(ratings.table, flag)
-    trace = fit(built, **fit_kwargs)
+    with _warnings_named("meta-regression"):
+        built, builder, logits = _build_flag_model(ratings.table, flag)
+        trace = fit(built, **fit_kwargs)
     traces["meta-regression"] = trace
     not_high, high = logits(trace)
     summary["builder"] = builder

@@ -140,15 +140,16 @@ def format_quality(ratings, result) -> str:
 
     prob = result.estimates.attrs.get("prob", 0.95)
     lines += ["", f"Restricted analyses (posterior median and {100 * prob:g}% interval)", ""]
-    lines.append(f"{'subset':<64} {'n':>3}  {'sensitivity':>24}  {'specificity':>24}")
+    width = max(len(subset) for subset in result.estimates["subset"])
+    lines.append(f"{'subset':<{width}} {'n':>3}  {'sensitivity':>24}  {'specificity':>24}")
     for row in result.estimates.to_dict("records"):
         if row["fitted"]:
             sensitivity = _interval_text(row, "sensitivity")
             specificity = _interval_text(row, "specificity")
-            lines.append(f"{row['subset']:<64} {row['n_studies']:>3}  {sensitivity:>24}  "
+            lines.append(f"{row['subset']:<{width}} {row['n_studies']:>3}  {sensitivity:>24}  "
                          f"{specificity:>24}")
         else:
-            lines.append(f"{row['subset']:<64} {row['n_studies']:>3}  not fitted: fewer than "
+            lines.append(f"{row['subset']:<{width}} {row['n_studies']:>3}  not fitted: fewer than "
                          f"{MIN_STUDIES} studies")
     lines += _regression_lines(result.regression)
     return "\n".join(lines)
