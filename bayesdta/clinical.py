@@ -131,6 +131,11 @@ def likelihood_ratio_draws(trace: xr.DataTree, which: str = "pooled") -> xr.Data
         ``"pooled"`` uses the pooled logits ``mu`` (the median study); ``"predictive"``
         uses a new study's logits ``new_study_logit``, which adds the between-study spread,
         the likely accuracy in one new setting.
+
+    Notes
+    -----
+    In a meta-regression trace ``mu`` is the reference profile (every categorical
+    covariate at its reference level), so the ratios are those of that profile.
     """
     names = {"pooled": "mu", "predictive": "new_study_logit"}
     if which not in names:
