@@ -174,7 +174,7 @@ def test_restricted_fits_on_dick(fit_dataset, dick_ratings, dick_raw):
     The all-studies row reuses the session fit and must match the R lme4 fit of all 70
     tables (sensitivity 0.774, specificity 0.849) within 0.02, the agreement expected with
     30 or more studies. The 66 high-risk studies are 94% of the data, so the regression's
-    high-risk pooled values must lie within 0.05 of the all-studies values; swapping the
+    high-risk pooled values must lie within 0.05 of the all-studies values. Swapping the
     two groups would put the 4-study specificity (near 0.55) there instead.
     """
     full = fit_dataset("dick_melanoma_cad")
