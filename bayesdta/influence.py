@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
+from collections.abc import Sequence
 
 import arviz as az
 import numpy as np
@@ -161,6 +162,7 @@ def leave_one_study_out(
     k_max: float = PARETO_K_MAX,
     refit: bool = True,
     fit_kwargs: dict | None = None,
+    force_refit: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Estimate each study's leave-one-out predictive density and its influence.
 
@@ -179,6 +181,8 @@ def leave_one_study_out(
     fit_kwargs : dict, optional
         Arguments of :func:`bayesdta.fit` for the refits; by default the sampler settings
         recorded in the trace, without progress bar or convergence warnings.
+    force_refit : sequence of str, default ()
+        Studies to refit exactly whatever their Pareto k (needs ``built``).
 
     Returns
     -------
@@ -210,7 +214,7 @@ def leave_one_study_out(
         index=pd.Index(studies, name="study"),
     )
 
-    high = table.index[table["pareto_k"] > k_max]
+    high = table.index[(table["pareto_k"] > k_max) | table.index.isin(list(force_refit))]
     if len(high) and (not refit or built is None):
         table.loc[high, "method"] = "psis (unreliable)"
         warnings.warn(
