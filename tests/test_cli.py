@@ -1,0 +1,88 @@
+"""The bayesdta command line on a bundled dataset and on a file with bad cells."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bayesdta.cli.main import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::bayesdta.BayesDTAWarning")
+
+BAD_CSV = "study,tp,fp,fn,tn\nA,25,-3,8,25\nB,17.5,3,4,11\nC,88,16,,31\nD,16,3,10,80\n"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bayesdta.cli.main", *args], capture_output=True, text=True,
+        timeout=600,
+    )
+
+
+def test_bad_file_exits_nonzero_naming_three_cells(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(BAD_CSV)
+    result = run_cli("analyze", str(path), "--no-progress")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "row 1, study 'A', column 'fp', value -3" in result.stderr
+    assert "row 2, study 'B', column 'tp', value 17.5" in result.stderr
+    assert "row 3, study 'C', column 'fn', value <missing>" in result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_dataset_exits_with_names():
+    result = run_cli("analyze", "no_such_dataset")
+    assert result.returncode == 2
+    assert "dick_melanoma_cad" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def json_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("analyze")
+    result = run_cli("analyze", "auditc", "--draws", "300", "--tune", "300", "--seed", "1",
+                     "--json", "--out", str(out))
+    return result, out
+
+
+def test_json_stdout_is_one_object(json_run):
+    result, _ = json_run
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["n_studies"] == 14
+    for key in ["sensitivity", "specificity", "dor", "lr_positive", "lr_negative"]:
+        interval = payload["pooled"][key]
+        assert interval["lower"] <= interval["median"] <= interval["upper"], key
+    for section, keys in {"predictive": ["sensitivity", "specificity"],
+                          "heterogeneity": ["tau_sensitivity", "tau_specificity", "rho"]}.items():
+        for key in keys:
+            assert set(payload[section][key]) == {"median", "lower", "upper"}
+    assert set(payload["diagnostics"]) >= {"max_rhat", "min_ess_bulk", "divergences"}
+
+
+def test_json_pooled_values_near_reference(json_run):
+    """auditc has 14 studies; glmer gives sensitivity 0.925 and specificity 0.782. With 14
+    studies the prior matters more, so the tolerance is 0.03."""
+    result, _ = json_run
+    payload = json.loads(result.stdout)
+    assert payload["pooled"]["sensitivity"]["median"] == pytest.approx(0.925, abs=0.03)
+    assert payload["pooled"]["specificity"]["median"] == pytest.approx(0.782, abs=0.03)
+
+
+def test_out_writes_summary_and_trace(json_run):
+    _, out = json_run
+    assert (out / "summary.csv").stat().st_size > 0
+    assert (out / "trace.nc").stat().st_size > 0
+
+
+def test_text_output_in_process(capsys):
+    status = main(["analyze", "auditc", "--draws", "200", "--tune", "200", "--seed", "1",
+                   "--no-progress"])
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "Pooled sensitivity" in output
+    assert "convergence: max R-hat" in output
