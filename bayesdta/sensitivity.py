@@ -88,6 +88,9 @@ class SensitivityResult:
         Failed convergence checks of each prior set (empty lists when all passed).
     compilations : int
         Number of nutpie compilations the sweep needed.
+    cache_loads : int
+        Number of compiled models the sweep loaded from the on-disk cache of
+        :mod:`bayesdta.cache` instead of compiling them.
     seconds : float
         Wall time of the sweep.
     """
@@ -101,6 +104,7 @@ class SensitivityResult:
     traces: dict = field(default_factory=dict)
     convergence: dict[str, list[str]] = field(default_factory=dict)
     compilations: int = 0
+    cache_loads: int = 0
     seconds: float = 0.0
 
     def plot(self, quantities: Iterable[str] | None = None, fig=None, **kwargs):
@@ -210,6 +214,7 @@ def sensitivity_analysis(
     ... )
     >>> result.table.query("quantity == 'rho'")  # doctest: +SKIP
     """
+    from .cache import CACHE_STATS
     from .models import build_bivariate_model
     from .sampling import COMPILE_COUNT
     from .studytable import read_studies
@@ -235,13 +240,20 @@ def sensitivity_analysis(
 
     started = time.perf_counter()
     compiled_before = COMPILE_COUNT["nutpie"]
+    loaded_before = CACHE_STATS["hits"]
     summaries, traces, convergence = _fit_all(
         table, sets, builder, builder_kwargs, fit_kwargs, prob, summary_function, progressbar
     )
     seconds = time.perf_counter() - started
     compilations = COMPILE_COUNT["nutpie"] - compiled_before
+    cache_loads = CACHE_STATS["hits"] - loaded_before
     logger.info(
-        "prior sweep over %d sets: %.1f s, %d compilation(s)", len(sets), seconds, compilations
+        "prior sweep over %d sets: %.1f s, %d compilation(s), %d compiled model(s) loaded "
+        "from disk",
+        len(sets),
+        seconds,
+        compilations,
+        cache_loads,
     )
 
     long_table = _long_table(summaries)
@@ -259,6 +271,7 @@ def sensitivity_analysis(
         traces=traces if keep_traces else {},
         convergence=convergence,
         compilations=compilations,
+        cache_loads=cache_loads,
         seconds=seconds,
     )
 

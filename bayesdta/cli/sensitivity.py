@@ -187,7 +187,8 @@ def format_sensitivity(result, table, elapsed: float) -> str:
     lines = [
         f"prior sensitivity: {table.source} ({table.n_studies} tables), "
         f"{len(result.prior_sets)} prior sets, reference {result.reference!r}",
-        f"{result.compilations} model compilation(s), {elapsed:.1f} s in all",
+        f"{result.compilations} model compilation(s), {result.cache_loads} compiled model(s) "
+        f"loaded from the disk cache, {elapsed:.1f} s in all",
         "",
     ]
     rows = result.table.set_index(["quantity", "prior_set"])
