@@ -1,7 +1,7 @@
 """Power-scaling sensitivity of one fit to its prior and its likelihood.
 
 Power-scaling raises the prior (or the likelihood) to a power alpha near 1 and measures, by
-Pareto-smoothed importance sampling, how much each posterior quantity moves; no refit is
+Pareto-smoothed importance sampling, how much each posterior quantity moves, so no refit is
 needed (Kallioinen N, Paananen T, Buerkner PC, Vehtari A. Detecting and diagnosing prior and
 likelihood sensitivity with power-scaling. Stat Comput 2024;34:57). ArviZ's
 :func:`arviz.psense_summary` computes it from two groups of the trace:

@@ -96,7 +96,7 @@ def prior_predictive_check(
     Parameters
     ----------
     data : DTAModel, StudyTable, DataFrame, path or dataset name
-        A built model is used as it is (``priors`` must then be omitted); anything else is
+        A built model is used as it is, and ``priors`` must then be omitted. Anything else is
         passed to ``builder`` with ``priors``.
     priors : mapping, str or PriorSet, optional
         As for :func:`bayesdta.priors.resolve_priors`; the default priors when omitted.

@@ -23,7 +23,7 @@ Parameters of the bivariate model (logit scale):
 
 Priors on the probability scale
     ``sensitivity`` and ``specificity`` are accepted as names of a ``Beta`` prior on the pooled
-    probability; they are stored as the ``Beta`` prior of ``mu_sens`` and ``mu_spec``. A Normal
+    probability. They are stored as the ``Beta`` prior of ``mu_sens`` and ``mu_spec``. A Normal
     prior on a logit mean implies a logit-normal prior on the probability;
     :func:`implied_probability_prior` draws it.
 

@@ -2,9 +2,10 @@
 
 Every prior set is fitted with the same data, model options, sampler settings and seed, so
 the only difference between two rows of the result is the prior. Hyperparameters enter the
-model as ``pm.Data``, so prior sets with the same families share one compiled nutpie model
-(:func:`bayesdta.sampling.compiled_model` keeps one per :meth:`DTAModel.structure_key`); a set
-with other families compiles once and is then reused as well.
+model as ``pm.Data``, so prior sets with the same families share one compiled nutpie model,
+because :func:`bayesdta.sampling.compiled_model` keeps one per
+:meth:`DTAModel.structure_key`. A set with other families compiles once, and later sets with
+its families reuse that model.
 
 A quantity is flagged for a prior set when its conclusion differs from the reference set:
 
@@ -114,8 +115,8 @@ class SensitivityResult:
     def to_json(self, quantities: Iterable[str] | None = None) -> dict:
         """Return ``{"rows": [...], "flags": [...]}`` with plain numbers and strings.
 
-        Each row holds ``prior_set``, ``quantity``, ``median``, ``lower`` and ``upper``; each
-        flag holds ``prior_set``, ``quantity``, ``rule`` and ``message``.
+        Each row contains ``prior_set``, ``quantity``, ``median``, ``lower`` and ``upper``.
+        Each flag contains ``prior_set``, ``quantity``, ``rule`` and ``message``.
         """
         table = self.table
         if quantities is not None:

@@ -37,8 +37,10 @@ def test_simulated_studies_respect_study_sizes(default_check):
     studies = default_check.simulated_studies
     built = build_bivariate_model("glas_telomerase")
     assert len(studies) == 2000 * built.table.n_studies
-    assert (studies["tp"] >= 0).all() and (studies["tp"] <= studies["n_diseased"]).all()
-    assert (studies["tn"] >= 0).all() and (studies["tn"] <= studies["n_healthy"]).all()
+    assert (studies["tp"] >= 0).all()
+    assert (studies["tp"] <= studies["n_diseased"]).all()
+    assert (studies["tn"] >= 0).all()
+    assert (studies["tn"] <= studies["n_healthy"]).all()
     first_draw = studies[studies["draw"] == 0]
     np.testing.assert_array_equal(first_draw["n_diseased"], built.table.n_diseased)
 

@@ -2,8 +2,8 @@
 
 Distribution checks draw from the built PyMC model (no fit) and compare with closed forms.
 With 4000 independent draws the standard error of a sample quantile of a probability near
-the centre is below 0.01, so quantiles are compared with a tolerance of 0.03 (more than
-3 standard errors), and Kolmogorov-Smirnov tests use a p-value floor of 0.001.
+the centre is below 0.01. Quantiles are therefore compared with a tolerance of 0.03 (more
+than 3 standard errors), and Kolmogorov-Smirnov tests use a p-value floor of 0.001.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def test_beta_prior_on_sensitivity_is_that_beta():
     assert abs(np.median(draws) - stats.beta(8, 2).median()) < 0.03
 
 
-def test_beta_prior_on_mu_sens_is_the_same_model():
+def test_probability_alias_equals_logit_name():
     by_alias = resolve_priors({"specificity": {"dist": "Beta", "alpha": 3, "beta": 1}})
     by_name = resolve_priors({"mu_spec": {"dist": "Beta", "alpha": 3, "beta": 1}})
     assert by_alias == by_name

@@ -110,8 +110,8 @@ def plot_prior_sensitivity(result, quantities=None, fig=None, **kwargs):
     result : SensitivityResult
         From :func:`bayesdta.sensitivity.sensitivity_analysis`.
     quantities : sequence of str, optional
-        Quantities to draw; :data:`bayesdta.sensitivity.KEY_QUANTITIES` that the result holds
-        by default.
+        Quantities to draw. By default, those of :data:`bayesdta.sensitivity.KEY_QUANTITIES`
+        that the result contains.
     fig : matplotlib.figure.Figure, optional
         Figure to draw in; a new one is made when omitted. Its axes are replaced.
     **kwargs
