@@ -11,7 +11,7 @@ specificity)``, and drawn in ROC space as ``(FPR, sensitivity) = (expit(-B), exp
 
 The HDR smooths the draws with sqrt(2) times Scott's bandwidth (ArviZ's Scott-rule KDE, then
 one more Gaussian of the same width), because the contour lies in the tails, where Scott's
-rule leaves Monte Carlo wiggles. The level still comes from the draws, so the region holds
+rule leaves Monte Carlo wiggles. The level still comes from the draws, so the region contains
 the fraction ``prob`` of them. NOTE: with a few thousand draws, small wiggles remain. When
 the draws look normal, the ellipse gives the same region without them.
 
@@ -150,7 +150,7 @@ def _smooth_tails(density, points, grid_a, grid_b):
     # A second Gaussian of one Scott bandwidth per axis, so the total bandwidth is sqrt(2)
     # times Scott's rule. The contour lies in the tails, where Scott's rule, tuned to the
     # whole density, leaves visible Monte Carlo wiggles. The level is taken from the draws
-    # afterwards, so the region still holds the fraction prob of the draws.
+    # afterwards, so the region still contains the fraction prob of the draws.
     scott = len(points) ** (-1.0 / 6.0)
     cell_widths = np.array([grid_a[1] - grid_a[0], grid_b[1] - grid_b[0]])
     sigma_cells = _EXTRA_SMOOTHING * scott * points.std(axis=0) / cell_widths

@@ -18,7 +18,8 @@ with ``slope`` by method:
 - ``"fpr_on_sens"``: the regression of ``logit(FPR)`` on ``A``, solved for ``A``,
   ``slope = -s_A / (rho * s_B)``. It is undefined at ``rho = 0`` and very steep near it.
 
-The three differ unless ``|rho| = 1`` (Arends et al., Med Decis Making 2008;28:621).
+The three slopes coincide only at ``rho = -1``, where sensitivity and FPR are perfectly
+positively correlated across studies. The weaker the correlation, the more they differ.
 """
 
 from __future__ import annotations

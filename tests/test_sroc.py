@@ -260,3 +260,19 @@ def test_trace_with_level_dim_is_rejected():
 
     with pytest.raises(ValueError, match="'mu' has dimensions \\['level'\\]"):
         pooled_parameters(trace)
+
+
+def test_curve_definitions_coincide_at_rho_minus_one():
+    # Slopes s_A / s_B, -rho s_A / s_B and -s_A / (rho s_B) are equal exactly when rho = -1.
+    mu = by_measure(1.0, 2.0)
+    tau = by_measure(0.6, 1.2)
+    grid = [0.05, 0.3, 0.7]
+    methods = ("hsroc", "sens_on_fpr", "fpr_on_sens")
+
+    perfect = [sroc_curve(mu, tau, xr.DataArray(-1.0), grid, m).values for m in methods]
+    partial = [sroc_curve(mu, tau, xr.DataArray(-0.5), grid, m).values for m in methods]
+
+    np.testing.assert_allclose(perfect[1], perfect[0], rtol=1e-12)
+    np.testing.assert_allclose(perfect[2], perfect[0], rtol=1e-12)
+    assert np.abs(partial[1] - partial[0]).max() > 0.01
+    assert np.abs(partial[2] - partial[0]).max() > 0.01
