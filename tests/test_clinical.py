@@ -165,16 +165,31 @@ def test_post_test_curve_bands():
     plt.close("all")
 
 
+def test_review_figures_written(tmp_path):
+    from bayesdta import read_studies
+    from bayesdta.plots.clinical import REVIEW_FIGURES, write_review_figures
+
+    rng = np.random.default_rng(2)
+    trace = _trace(rng.normal(2.5, 0.2, 200), rng.normal(1.3, 0.2, 200))
+    written = write_review_figures(read_studies("auditc"), trace, tmp_path, prob=0.9)
+    assert [path.name for path in written] == list(REVIEW_FIGURES)
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path.name
+
+
 @pytest.mark.slow
-def test_analyze_json_has_deeks_and_post_test(capsys):
+def test_analyze_json_has_deeks_and_post_test(tmp_path, capsys):
     from bayesdta.cli.main import main
     from bayesdta.deeks import deeks_test
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         status = main(["analyze", "auditc", "--prevalence", "0.1,0.3", "--json", "--draws",
-                       "200", "--tune", "200", "--chains", "2", "--seed", "3", "--no-progress"])
+                       "200", "--tune", "200", "--chains", "2", "--seed", "3", "--no-progress",
+                       "--out", str(tmp_path)])
     assert status == 0
+    for name in ("deeks_funnel.png", "fagan.png", "post_test.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
     output = json.loads(capsys.readouterr().out)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

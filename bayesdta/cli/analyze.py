@@ -54,6 +54,7 @@ def run(args) -> int:
     from ..clinical import parse_prevalences, post_test_json
     from ..deeks import deeks_json
     from ..plots import write_analysis_figures
+    from ..plots.clinical import write_review_figures
     from ..sroc import sroc_json
     from ..studytable import read_studies
 
@@ -78,6 +79,9 @@ def run(args) -> int:
     if args.out is not None:
         _write_outputs(args.out, summary, trace)
         write_analysis_figures(trace, args.out, args.prob)
+        review_figures = write_review_figures(
+            table, trace, args.out, prevalences[0] if prevalences else None, args.prob
+        )
         if regression is not None:
             subgroup_output.write_level_figures(trace, args.out, args.prob)
     if args.json:
@@ -98,6 +102,7 @@ def run(args) -> int:
                 f"\nwrote summary.csv, trace.nc, sroc.png, sroc.svg, forest.png and forest.svg "
                 f"to {args.out}"
             )
+            print("wrote " + ", ".join(path.name for path in review_figures) + f" to {args.out}")
     return 0
 
 

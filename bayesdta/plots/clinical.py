@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy.special import logit
 
-from ..clinical import likelihood_ratio_draws, post_test_probability
+from ..clinical import default_prevalences, likelihood_ratio_draws, post_test_probability
 
-__all__ = ["plot_fagan_nomogram", "plot_post_test_curve"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["plot_fagan_nomogram", "plot_post_test_curve", "write_review_figures"]
+
+#: File names written by :func:`write_review_figures`.
+REVIEW_FIGURES = ("deeks_funnel.png", "fagan.png", "post_test.png")
 
 _PROBABILITY_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
                       0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
@@ -155,3 +164,60 @@ def plot_post_test_curve(trace, ax=None, *, prob: float = 0.95, which: str = "po
     ax.legend(loc="upper left", fontsize="small", frameon=False,
               title=f"median, {100 * prob:g}% band")
     return ax
+
+
+def write_review_figures(table, trace, out, prevalence: float | None = None,
+                         prob: float = 0.95) -> list[Path]:
+    """Write Deeks' funnel plot, the Fagan nomogram and the post-test curve as PNG files.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies of the fit, for Deeks' test.
+    trace : xarray.DataTree
+        From :func:`bayesdta.fit`.
+    out : path
+        Existing folder; the files of :data:`REVIEW_FIGURES` are written there, replacing
+        files of those names. The funnel plot is left out when Deeks' test cannot be computed
+        (fewer than 3 tables with both margins).
+    prevalence : float, optional
+        Pre-test probability of the nomogram; default the median prevalence of the studies.
+    prob : float, default 0.95
+        Probability of the bands.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    from matplotlib.figure import Figure
+
+    from ..deeks import deeks_test
+    from .deeks import plot_deeks_funnel
+
+    if prevalence is None:
+        prevalence = default_prevalences(trace)[0]
+    figures = {}
+    try:
+        with warnings.catch_warnings():
+            # analyze reports Deeks' test and its warnings once, beside the JSON or text.
+            warnings.simplefilter("ignore")
+            result = deeks_test(table)
+    except ValueError as error:
+        logger.info("no funnel plot: %s", error)
+    else:
+        figures["deeks_funnel.png"] = plot_deeks_funnel(
+            result, ax=Figure(figsize=(5.5, 4.5), layout="constrained").add_subplot()).figure
+    figures["fagan.png"] = plot_fagan_nomogram(
+        trace, prevalence, ax=Figure(figsize=(4.5, 7.0), layout="constrained").add_subplot(),
+        prob=prob).figure
+    figures["post_test.png"] = plot_post_test_curve(
+        trace, ax=Figure(figsize=(5, 5), layout="constrained").add_subplot(), prob=prob).figure
+
+    written = []
+    for name, figure in figures.items():
+        path = Path(out) / name
+        figure.savefig(path, dpi=150, bbox_inches="tight")
+        written.append(path)
+    logger.info("wrote %s", ", ".join(str(path) for path in written))
+    return written
