@@ -169,8 +169,11 @@ def format_summary(summary, trace, table, elapsed: float) -> str:
     percent = f"{100 * prob:g}%"
     spec = json.loads(trace.attrs["bayesdta_spec"])
     sampler = spec["sampler"]
+    model = "bivariate binomial-normal model"
+    if spec["kind"] == "regression":
+        model = "bivariate binomial-normal meta-regression (reference profile below)"
     lines = [
-        f"bayesdta {trace.attrs['bayesdta_version']}: bivariate binomial-normal model",
+        f"bayesdta {trace.attrs['bayesdta_version']}: {model}",
         f"data: {table.source} ({table.n_studies} tables)",
         f"sampler: {sampler['sampler']}, {sampler['chains']} chains x {sampler['draws']} draws "
         f"after {sampler['tune']} warm-up, {spec['parametrization']} form, {elapsed:.1f} s",
