@@ -161,9 +161,13 @@ class OutputSpec:
     formats: list[str] = field(default_factory=lambda: list(OUTPUT_FORMATS))
 
 
-@dataclass
+@dataclass(eq=False)
 class AnalysisSpec:
-    """A whole analysis. ``base_dir`` is the folder relative paths are resolved against."""
+    """A whole analysis. ``base_dir`` is the folder relative paths are resolved against.
+
+    Two specifications are equal when every setting is equal and their data file and output
+    folder resolve to the same paths, so a spec written to another folder equals the original.
+    """
 
     title: str = "Diagnostic test accuracy meta-analysis"
     data: DataSpec = field(default_factory=DataSpec)
@@ -202,6 +206,18 @@ class AnalysisSpec:
                 for name in _SECTIONS
             }
         )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AnalysisSpec):
+            return NotImplemented
+        return self._resolved() == other._resolved()
+
+    def _resolved(self) -> dict[str, Any]:
+        values = self.to_dict()
+        if self.data.path is not None:
+            values["data"]["path"] = self.data_source()
+        values["output"]["dir"] = str(self.output_dir())
+        return values
 
     def sha256(self) -> str:
         """Return the SHA-256 of the canonical TOML text, for the reproducibility block."""

@@ -19,26 +19,58 @@ from bayesdta.cli.main import main  # noqa: E402
 from bayesdta.datasets import load_dataset  # noqa: E402
 from bayesdta.report import build_report, run_analysis, spec_of_trace, write_report  # noqa: E402
 from bayesdta.report.prior_text import prior_table  # noqa: E402
-from bayesdta.spec import AnalysisSpec, DataSpec, SamplerSpec, write_spec  # noqa: E402
+from bayesdta.spec import (  # noqa: E402
+    AnalysisSpec,
+    DataSpec,
+    ModelSpec,
+    ReportSpec,
+    SamplerSpec,
+    write_spec,
+)
 from bayesdta.summary import summarize  # noqa: E402
 
 # Small test fits miss the ESS threshold by design; the report shows that warning itself.
 pytestmark = pytest.mark.filterwarnings("ignore::bayesdta.errors.ConvergenceWarning")
 
 REFERENCE = Path(__file__).parent / "reference" / "reference_glmer.csv"
-SECTIONS = ("data", "model", "convergence", "results", "sroc", "forest", "reproducibility")
-TABLES = ("studies", "priors", "convergence", "summary", "auc")
-FIGURES = ("rank_plot", "sroc", "forest")
+SECTIONS = (
+    "data",
+    "model",
+    "convergence",
+    "results",
+    "sroc",
+    "forest",
+    "prior-sensitivity",
+    "diagnostics",
+    "reproducibility",
+)
+TABLES = (
+    "studies",
+    "priors",
+    "convergence",
+    "summary",
+    "auc",
+    "prior_sensitivity",
+    "power_scaling",
+    "pareto_k",
+    "ppc",
+)
+FIGURES = ("rank_plot", "sroc", "forest", "prior_sensitivity", "deeks_funnel")
 
 
 @pytest.fixture(scope="module")
 def analysis(tmp_path_factory):
     """One small seeded fit of AUDIT-C (14 studies) and its report files."""
     folder = tmp_path_factory.mktemp("report")
+    # The two prior sets share the families of the default set, so their refits reuse the
+    # compiled model of the main fit.
     spec = AnalysisSpec(
         title="AUDIT-C test report",
         data=DataSpec(dataset="auditc"),
         sampler=SamplerSpec(draws=300, tune=300, chains=2, seed=20),
+        report=ReportSpec(
+            diagnostics=True, prior_sensitivity=["weakly-informative", "sceptical-heterogeneity"]
+        ),
         base_dir=folder,
     )
     trace = run_analysis(spec)
@@ -233,3 +265,52 @@ def test_cli_rejects_spec_before_sampling(tmp_path, monkeypatch, capsys, old, ne
 
     assert status == 2
     assert expected in capsys.readouterr().err
+
+
+def test_prior_sensitivity_rows(analysis):
+    out = analysis[4]
+    table = pd.read_csv(out / "tables" / "prior_sensitivity.csv")
+
+    assert set(table["prior_set"]) == {"weakly-informative", "sceptical-heterogeneity"}
+    reference = table[table["prior_set"] == "weakly-informative"]
+    assert (reference["shift"] == 0).all()
+
+
+def test_pareto_k_per_study(analysis):
+    _, trace, _, _, out = analysis
+    table = pd.read_csv(out / "tables" / "pareto_k.csv")
+
+    assert table["study"].tolist() == trace["constant_data"]["study_label"].values.tolist()
+    assert table["pareto_k"].notna().all()
+
+
+@pytest.mark.slow
+def test_regression_report_by_level(tmp_path):
+    """A meta-regression report has subgroup and contrast tables and one forest plot per level.
+
+    Scheidler et al. (1997): 17 CT, 17 LAG and 10 MRI tables, so the subgroup table must
+    count those studies per level.
+    """
+    spec = AnalysisSpec(
+        title="Lymph nodes by modality",
+        data=DataSpec(dataset="scheidler_lymph_nodes"),
+        model=ModelSpec(kind="meta-regression", covariates=["modality"]),
+        sampler=SamplerSpec(draws=300, tune=300, chains=2, seed=97),
+        report=ReportSpec(diagnostics=True),
+        base_dir=tmp_path,
+    )
+    with pytest.warns(UserWarning, match="appear on several rows"):
+        trace = run_analysis(spec)
+    report = build_report(trace, spec)
+    written = write_report(report, tmp_path / "out", trace, formats=["csv", "png"])
+
+    keys = [section.key for section in report.sections]
+    assert "subgroups" in keys
+    assert "diagnostics" in keys
+    assert {path.stem for path in written["png"]} >= {"sroc", "forest_CT", "forest_LAG", "forest_MRI"}
+    subgroups = pd.read_csv(tmp_path / "out" / "tables" / "subgroups.csv")
+    counts = subgroups.groupby("level")["n_studies"].first().to_dict()
+    assert counts == {"CT": 17, "LAG": 17, "MRI": 10}
+    contrasts = pd.read_csv(tmp_path / "out" / "tables" / "contrasts.csv")
+    assert set(contrasts["level"]) == {"LAG", "MRI"}
+    assert set(contrasts["reference"]) == {"CT"}

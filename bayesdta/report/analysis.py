@@ -8,7 +8,7 @@ import xarray as xr
 
 from ..spec import AnalysisSpec, spec_to_toml
 
-__all__ = ["build_model", "run_analysis", "ANALYSIS_SPEC_ATTR"]
+__all__ = ["build_model", "builder_of", "read_table", "run_analysis", "ANALYSIS_SPEC_ATTR"]
 
 logger = logging.getLogger(__name__)
 
@@ -19,29 +19,29 @@ ANALYSIS_SPEC_ATTR = "bayesdta_analysis_spec"
 _MARGINS = {"both": "both", "sensitivity": "sens", "specificity": "spec"}
 
 
-def build_model(spec: AnalysisSpec, priors=None):
-    """Build the PyMC model of a specification.
+def read_table(spec: AnalysisSpec):
+    """Read and check the studies of a specification."""
+    from ..studytable import read_studies
 
-    Parameters
-    ----------
-    spec : AnalysisSpec
-    priors : mapping, optional
-        Priors to use in place of the specification's (prior sensitivity refits).
+    return read_studies(
+        spec.data_source(), spec.data.columns or None, keep_duplicates=spec.data.keep_duplicates
+    )
+
+
+def builder_of(spec: AnalysisSpec):
+    """Return the model builder of a specification and its arguments other than data and priors.
 
     Returns
     -------
-    bayesdta.models.DTAModel
+    builder : callable
+        :func:`bayesdta.build_bivariate_model` or
+        :func:`bayesdta.models.build_regression_model`.
+    kwargs : dict
     """
-    from ..studytable import read_studies
-
-    table = read_studies(
-        spec.data_source(), spec.data.columns or None, keep_duplicates=spec.data.keep_duplicates
-    )
-    priors = spec.priors_dict() if priors is None else priors
     if spec.model.kind == "bivariate":
         from ..models import build_bivariate_model
 
-        return build_bivariate_model(table, priors=priors, parametrization=spec.model.parametrization)
+        return build_bivariate_model, {"parametrization": spec.model.parametrization}
 
     from ..models.regression import build_regression_model
 
@@ -49,13 +49,30 @@ def build_model(spec: AnalysisSpec, priors=None):
         f"{name}:{_MARGINS[spec.model.acts_on.get(name, 'both')]}" for name in spec.model.covariates
     ]
     separate = spec.model.covariance_by if spec.model.covariance == "separate" else None
-    return build_regression_model(
-        table,
-        requests,
-        separate_covariance=separate,
-        priors=priors,
-        parametrization=spec.model.parametrization,
-    )
+    kwargs = {
+        "covariates": requests,
+        "separate_covariance": separate,
+        "parametrization": spec.model.parametrization,
+    }
+    return build_regression_model, kwargs
+
+
+def build_model(spec: AnalysisSpec, priors=None):
+    """Build the PyMC model of a specification.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    priors : mapping, optional
+        Priors to use in place of the specification's.
+
+    Returns
+    -------
+    bayesdta.models.DTAModel
+    """
+    builder, kwargs = builder_of(spec)
+    priors = spec.priors_dict() if priors is None else priors
+    return builder(read_table(spec), priors=priors, **kwargs)
 
 
 def run_analysis(spec: AnalysisSpec, *, progressbar: bool = False) -> xr.DataTree:

@@ -12,6 +12,7 @@ from ..spec import AnalysisSpec, parse_spec, spec_from_trace
 from ..trace import read_spec
 from .analysis import ANALYSIS_SPEC_ATTR
 from .content import Report
+from .criticism_sections import diagnostics_section, prior_sensitivity_section
 from .regression_sections import forest_section, is_regression, sroc_section, subgroups_section
 from .sections import (
     convergence_section,
@@ -84,6 +85,10 @@ def build_report(
         optional.append(forest_section(trace, prob=prob))
     if spec.report.subgroups and is_regression(trace):
         optional.append(subgroups_section(trace, prob=prob))
+    if spec.report.prior_sensitivity:
+        optional.append(prior_sensitivity_section(trace, spec))
+    if spec.report.diagnostics:
+        optional.append(diagnostics_section(trace, prob=prob))
     report.sections += [section for section in optional if section is not None]
     report.sections.append(
         reproducibility_section(
