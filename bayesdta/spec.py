@@ -1,4 +1,4 @@
-"""Analysis specifications: one TOML file says what to analyse and how.
+"""Analysis specifications: one TOML file that defines what to analyse and how.
 
 A specification names the data (a file relative to the specification, or a bundled
 dataset), the model (bivariate, or meta-regression with covariates), the priors (a named
@@ -467,7 +467,9 @@ def _check_model(model: ModelSpec) -> list[str]:
     problems += _choice("model.covariance", model.covariance, COVARIANCE)
     problems += _choice("model.parametrization", model.parametrization, PARAMETRIZATIONS)
     if model.kind == "meta-regression" and not model.covariates:
-        problems.append("model.kind 'meta-regression' needs at least one name in 'model.covariates'")
+        problems.append(
+            "model.kind 'meta-regression' needs at least one name in 'model.covariates'"
+        )
     if model.kind == "bivariate" and model.covariates:
         problems.append(
             f"model.covariates {model.covariates} need kind = 'meta-regression'; the "
@@ -501,11 +503,44 @@ def _check_priors(spec: AnalysisSpec) -> list[str]:
     problems = _choice("priors.set", spec.priors.set, names)
     for name in spec.report.prior_sensitivity:
         problems += _choice("report.prior_sensitivity", name, names)
-    if spec.priors.custom:
+    coefficient_priors = {
+        name: value for name, value in spec.priors.custom.items() if name.startswith("beta")
+    }
+    other_priors = {
+        name: value for name, value in spec.priors.custom.items() if name not in coefficient_priors
+    }
+    problems += _check_coefficient_priors(spec.model, coefficient_priors)
+    if other_priors:
         try:
-            resolve_priors(spec.priors.custom)
+            resolve_priors(other_priors)
         except (ValueError, TypeError) as error:
             problems.append(f"[priors.custom]: {error}")
+    return problems
+
+
+#: Families a meta-regression coefficient prior may use.
+COEFFICIENT_FAMILIES = ("Normal", "StudentT")
+
+
+def _check_coefficient_priors(model: ModelSpec, priors: Mapping[str, Mapping]) -> list[str]:
+    """Check the names and families of ``beta`` and ``beta_<covariate>`` priors.
+
+    NOTE: hyperparameter values of coefficient priors are checked by the regression builder,
+    when the model is built, not here.
+    """
+    problems = []
+    valid = ["beta"] + [f"beta_{name}" for name in model.covariates]
+    for name, prior in priors.items():
+        if model.kind != "meta-regression" or name not in valid:
+            problems.append(
+                f"unknown key 'priors.custom.{name}'; coefficient priors are valid for "
+                f"kind = 'meta-regression' only, as: {', '.join(valid)}"
+            )
+        elif prior.get("dist") not in COEFFICIENT_FAMILIES:
+            problems.append(
+                f"key 'priors.custom.{name}': family {prior.get('dist')!r} is not available "
+                f"for a coefficient; valid families are: {', '.join(COEFFICIENT_FAMILIES)}"
+            )
     return problems
 
 
@@ -539,8 +574,9 @@ def _check_data(spec: AnalysisSpec) -> list[str]:
     missing = [name for name in spec.model.covariates if name not in table.covariates]
     if not missing:
         return []
+    source = spec.data.path or spec.data.dataset
     return [
-        f"key 'model.covariates': {name!r} is not a column of {spec.data.path or spec.data.dataset}; "
+        f"key 'model.covariates': {name!r} is not a column of {source}; "
         f"covariate columns are: {', '.join(table.covariates) or '(none)'}"
         for name in missing
     ]
@@ -641,7 +677,9 @@ def _toml_value(value: Any) -> str:
 # From a fitted analysis
 
 
-def spec_from_trace(trace, *, title: str | None = None, base_dir: str | Path | None = None) -> AnalysisSpec:
+def spec_from_trace(
+    trace, *, title: str | None = None, base_dir: str | Path | None = None
+) -> AnalysisSpec:
     """Return the specification of the analysis that produced a trace.
 
     The priors are written out as custom priors, so the specification reproduces the fit

@@ -307,7 +307,12 @@ def test_regression_report_by_level(tmp_path):
     keys = [section.key for section in report.sections]
     assert "subgroups" in keys
     assert "diagnostics" in keys
-    assert {path.stem for path in written["png"]} >= {"sroc", "forest_CT", "forest_LAG", "forest_MRI"}
+    assert {path.stem for path in written["png"]} >= {
+        "sroc",
+        "forest_CT",
+        "forest_LAG",
+        "forest_MRI",
+    }
     subgroups = pd.read_csv(tmp_path / "out" / "tables" / "subgroups.csv")
     counts = subgroups.groupby("level")["n_studies"].first().to_dict()
     assert counts == {"CT": 17, "LAG": 17, "MRI": 10}

@@ -194,7 +194,9 @@ formats = ["html", "pdf"]
 
     joined = "\n".join(problems)
     assert "'nowhere.csv' not found" in joined
-    assert "key 'model.kind' is 'regression'; valid values are: bivariate, meta-regression" in joined
+    assert (
+        "key 'model.kind' is 'regression'; valid values are: bivariate, meta-regression" in joined
+    )
     assert "unknown key 'model.covariats'" in joined
     assert "'vague'" in joined
     assert "key 'sampler.chains' must be an integer" in joined
@@ -358,3 +360,49 @@ def test_example_specs_load(path):
 
     assert spec.title
     assert spec.output_dir().is_relative_to(MODELS.parent)
+
+
+def test_coefficient_priors_checked(tmp_path):
+    text = VALID + (
+        '\n[priors.custom.beta_modality]\ndist = "Normal"\nmu = 0.0\nsigma = 1.0\n'
+        '\n[priors.custom.beta_year]\ndist = "Normal"\nmu = 0.0\nsigma = 1.0\n'
+        '\n[priors.custom.beta]\ndist = "HalfNormal"\nsigma = 1.0\n'
+    )
+
+    problems = problems_of(write(tmp_path, text))
+
+    assert len(problems) == 2
+    assert "unknown key 'priors.custom.beta_year'" in problems[0]
+    assert "beta, beta_modality" in problems[0]
+    assert "key 'priors.custom.beta': family 'HalfNormal'" in problems[1]
+
+
+def test_regression_spec_from_trace(tmp_path):
+    trace = fake_trace(
+        "scheidler_lymph_nodes", {"beta": {"dist": "Normal", "mu": 0.0, "sigma": 1.0}}
+    )
+    recorded = json.loads(trace.attrs["bayesdta_spec"])
+    recorded["kind"] = "regression"
+    recorded["options"] = {
+        "covariates": [
+            {
+                "name": "modality",
+                "margin": "sens",
+                "kind": "categorical",
+                "levels": ["CT", "LAG", "MRI"],
+                "reference": "CT",
+                "center": None,
+            },
+        ],
+        "separate_covariance": None,
+    }
+    trace.attrs["bayesdta_spec"] = json.dumps(recorded)
+
+    spec = spec_from_trace(trace, base_dir=tmp_path)
+    loaded = load_spec(write_spec(spec, tmp_path / "regression.toml"))
+
+    assert loaded == spec
+    assert loaded.model.kind == "meta-regression"
+    assert loaded.model.covariates == ["modality"]
+    assert loaded.model.acts_on == {"modality": "sensitivity"}
+    assert loaded.model.covariance == "shared"

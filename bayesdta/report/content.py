@@ -1,9 +1,9 @@
 """The content of a report, independent of its output format.
 
 A :class:`Report` is a list of :class:`Section` objects, each a list of blocks:
-:class:`Paragraph`, :class:`Preformatted`, :class:`Facts` (label and value pairs), :class:`Table` and
-:class:`Figure`. The HTML and Markdown writers render the same blocks, so both formats
-always carry the same content.
+:class:`Paragraph`, :class:`Preformatted`, :class:`Facts` (label and value pairs),
+:class:`Table` and :class:`Figure`. The HTML and Markdown writers render the same blocks,
+so both formats always carry the same content.
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["Paragraph", "Preformatted", "Facts", "Table", "Figure", "Section", "Report", "figure_from_matplotlib"]
+__all__ = [
+    "Paragraph",
+    "Preformatted",
+    "Facts",
+    "Table",
+    "Figure",
+    "Section",
+    "Report",
+    "figure_from_matplotlib",
+]
 
 
 @dataclass(frozen=True)
@@ -40,9 +49,9 @@ class Facts:
 
 @dataclass(frozen=True)
 class Table:
-    """A table: ``name`` is the CSV file stem, ``frame`` holds formatted or numeric values.
+    """A table: ``name`` is the CSV file stem, ``frame`` contains formatted or numeric values.
 
-    ``csv_frame`` holds the full-precision values written to CSV; when ``None`` the
+    ``csv_frame`` contains the full-precision values written to CSV; when ``None`` the
     displayed ``frame`` is written.
     """
 

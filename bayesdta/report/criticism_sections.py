@@ -79,7 +79,8 @@ def prior_sensitivity_section(trace: xr.DataTree, spec: AnalysisSpec) -> Section
         figure_from_matplotlib(
             fig,
             "prior_sensitivity",
-            f"Posterior medians with {percent} intervals of the key quantities under each prior set.",
+            f"Posterior medians with {percent} intervals of the key quantities under each "
+            "prior set.",
         )
     )
     if _is_bivariate(trace):
@@ -87,7 +88,7 @@ def prior_sensitivity_section(trace: xr.DataTree, spec: AnalysisSpec) -> Section
     return Section("prior-sensitivity", "Prior sensitivity", blocks)
 
 
-#: Quantities shown in the prior sensitivity table of the report; the CSV holds them all.
+#: Quantities shown in the prior sensitivity table of the report; the CSV contains them all.
 SENSITIVITY_QUANTITIES = (
     "sensitivity",
     "specificity",
@@ -162,7 +163,9 @@ def _heterogeneity_blocks(trace: xr.DataTree, prob: float) -> list:
 
     def interval(name: str) -> str:
         values = summary[name]
-        return f"{values['median']:.2f} ({percent} CrI {values['lower']:.2f} to {values['upper']:.2f})"
+        return (
+            f"{values['median']:.2f} ({percent} CrI {values['lower']:.2f} to {values['upper']:.2f})"
+        )
 
     facts = Facts(
         (
@@ -171,7 +174,9 @@ def _heterogeneity_blocks(trace: xr.DataTree, prob: float) -> list:
             ("Bivariate I-squared", interval("i2_bivariate")),
         )
     )
-    sentences = [Paragraph(text[:1].upper() + text[1:]) for text in summary["between_study_sd"].values()]
+    sentences = [
+        Paragraph(text[:1].upper() + text[1:]) for text in summary["between_study_sd"].values()
+    ]
     return [
         Paragraph(
             "Heterogeneity: the share of the variation on the logit scale that lies between "
@@ -239,7 +244,9 @@ def _ppc_blocks(trace: xr.DataTree, prob: float) -> list:
     display = table[columns].reset_index()
     return [
         Paragraph(text, kind="note" if len(outliers) else "text"),
-        Table("ppc", "Observed values against posterior predictive intervals", display.round(3), table),
+        Table(
+            "ppc", "Observed values against posterior predictive intervals", display.round(3), table
+        ),
     ]
 
 

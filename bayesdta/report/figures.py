@@ -99,7 +99,9 @@ def sroc_figure(trace: xr.DataTree, prob: float = 0.95) -> Figure | None:
         handles = []
         for position, level in enumerate(covariate_levels(trace, covariate)):
             color = f"C{position}"
-            plot_sroc(level_trace(trace, covariate, level), ax=ax, prob=prob, color=color, legend=False)
+            plot_sroc(
+                level_trace(trace, covariate, level), ax=ax, prob=prob, color=color, legend=False
+            )
             handles.append(Line2D([], [], color=color, marker="o", label=level))
         ax.legend(handles=handles, title=covariate, loc="lower right")
         caption = (
@@ -130,7 +132,9 @@ def forest_figures(trace: xr.DataTree, prob: float = 0.95) -> list[Figure]:
     figures = []
     for level in covariate_levels(trace, covariate):
         subset = level_trace(trace, covariate, level)
-        fig = plot_forest(subset, fig=MatplotlibFigure(figsize=forest_figure_size(subset)), prob=prob)
+        fig = plot_forest(
+            subset, fig=MatplotlibFigure(figsize=forest_figure_size(subset)), prob=prob
+        )
         caption = (
             f"Forest plot of the studies with {covariate} = {level}: observed values with "
             f"{percent} Clopper-Pearson intervals, the level's pooled values and a new study "

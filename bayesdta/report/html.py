@@ -79,7 +79,9 @@ def _contents(report: Report) -> str:
 
 def _section(section: Section) -> str:
     body = "\n".join(_block(block) for block in section.blocks)
-    return f'<section id="{section.key}">\n<h2>{html.escape(section.title)}</h2>\n{body}\n</section>'
+    return (
+        f'<section id="{section.key}">\n<h2>{html.escape(section.title)}</h2>\n{body}\n</section>'
+    )
 
 
 def _block(block) -> str:

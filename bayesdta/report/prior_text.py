@@ -9,7 +9,7 @@ from scipy.special import expit
 
 __all__ = ["prior_table", "PARAMETER_MEANINGS"]
 
-#: What each parameter of the bivariate model is, in words.
+#: Description of each parameter of the bivariate model, in words.
 PARAMETER_MEANINGS = {
     "mu_sens": "pooled sensitivity (expit of the mean logit)",
     "mu_spec": "pooled specificity (expit of the mean logit)",
@@ -67,7 +67,7 @@ def prior_table(priors: dict[str, dict], prob: float = 0.95) -> pd.DataFrame:
     """Return one row per parameter: the prior, its meaning and its central ``prob`` interval.
 
     Priors on the mean logits are also shown on the probability scale (a Beta prior is
-    already on it), so a reader sees, for example, that Normal(0, 2) puts 95% of its mass on
+    already on it), so that, for example, the table shows that Normal(0, 2) puts 95% of its mass on
     pooled sensitivities from 0.02 to 0.98.
 
     Parameters

@@ -119,7 +119,9 @@ def subgroups_section(trace: xr.DataTree, prob: float = 0.95) -> Section:
             "Each level's values come from the meta-regression, with every other covariate "
             "at its reference level. Predictive values are for a new study of that level."
         ),
-        Table("subgroups", "Accuracy by covariate level", pd.DataFrame(rows), summary.reset_index()),
+        Table(
+            "subgroups", "Accuracy by covariate level", pd.DataFrame(rows), summary.reset_index()
+        ),
         Paragraph(
             "Contrasts: differences of sensitivity and specificity on the probability scale "
             "and the ratio of diagnostic odds ratios, with the posterior probability that "

@@ -70,7 +70,7 @@ def data_section(trace: xr.DataTree, covariates: list[str] | None = None) -> Sec
     """Build the data section: source, study count and the 2x2 table of every study.
 
     ``covariates`` limits the covariate columns shown (all by default), so that the table
-    of a dataset with many quality ratings stays readable; the CSV holds every column.
+    of a dataset with many quality ratings stays readable; the CSV contains every column.
     """
     spec = read_spec(trace)
     frame = study_frame(trace)
@@ -151,7 +151,8 @@ def _covariate_text(spec: dict) -> str:
             )
         else:
             parts.append(
-                f"{covariate['name']} (continuous, centred at {covariate.get('center')}) on {margin}"
+                f"{covariate['name']} (continuous, centred at {covariate.get('center')}) "
+                f"on {margin}"
             )
     grouping = options.get("separate_covariance")
     covariance = (
@@ -173,10 +174,19 @@ def convergence_section(trace: xr.DataTree) -> Section:
     bfmi = "not recorded" if np.isnan(numbers.min_bfmi) else f"{numbers.min_bfmi:.2f}"
     facts = Facts(
         (
-            ("Sampler", f"{settings['sampler']} (NUTS), target acceptance {settings['target_accept']}"),
-            ("Chains x draws", f"{settings['chains']} x {settings['draws']} after {settings['tune']} warm-up"),
+            (
+                "Sampler",
+                f"{settings['sampler']} (NUTS), target acceptance {settings['target_accept']}",
+            ),
+            (
+                "Chains x draws",
+                f"{settings['chains']} x {settings['draws']} after {settings['tune']} warm-up",
+            ),
             ("Largest R-hat", f"{numbers.max_rhat:.3f}"),
-            ("Smallest bulk and tail ESS", f"{numbers.min_ess_bulk:.0f} and {numbers.min_ess_tail:.0f}"),
+            (
+                "Smallest bulk and tail ESS",
+                f"{numbers.min_ess_bulk:.0f} and {numbers.min_ess_tail:.0f}",
+            ),
             ("Divergent transitions", f"{numbers.divergences} of {numbers.n_draws} draws"),
             ("Smallest E-BFMI", bfmi),
             ("Draws at the maximum tree depth", f"{100 * numbers.treedepth_saturation:.1f}%"),
@@ -225,7 +235,9 @@ def results_section(trace: xr.DataTree, prob: float = 0.95) -> Section:
 
     def sentence(name: str) -> str:
         row = summary.loc[name]
-        return f"{row['median']:.3f} ({percent} CrI {row['eti_lower']:.3f} to {row['eti_upper']:.3f})"
+        return (
+            f"{row['median']:.3f} ({percent} CrI {row['eti_lower']:.3f} to {row['eti_upper']:.3f})"
+        )
 
     text = (
         f"Pooled sensitivity {sentence('sensitivity')} and specificity {sentence('specificity')}."

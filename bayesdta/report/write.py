@@ -46,7 +46,9 @@ def write_report(
     formats = set(formats)
     unknown = sorted(formats - set(OUTPUT_FORMATS))
     if unknown:
-        raise ValueError(f"unknown output format(s) {unknown}; valid formats are {list(OUTPUT_FORMATS)}")
+        raise ValueError(
+            f"unknown output format(s) {unknown}; valid formats are {list(OUTPUT_FORMATS)}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {name: [] for name in sorted(formats)}
