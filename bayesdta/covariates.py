@@ -218,10 +218,11 @@ def resolve_covariates(
     if problems:
         raise StudyDataError(problems, table.source)
 
+    given = table
     table = _handle_missing(table, requests, drop_missing)
     specs, problems = [], []
     for request in requests:
-        spec, found = _resolve_one(table, request)
+        spec, found = _resolve_one(table, request, given)
         specs.append(spec)
         problems += found
     if separate_covariance is not None and not problems:
@@ -334,12 +335,14 @@ def _handle_missing(
     return kept
 
 
-def _resolve_one(table: StudyTable, request: Covariate) -> tuple[CovariateSpec, list[DataProblem]]:
+def _resolve_one(
+    table: StudyTable, request: Covariate, given: StudyTable
+) -> tuple[CovariateSpec, list[DataProblem]]:
     values = table.frame[request.name]
     kind = request.kind or ("continuous" if _is_numeric(values) else "categorical")
     if kind == "continuous":
         return _resolve_continuous(table, request)
-    return _resolve_categorical(table, request)
+    return _resolve_categorical(table, request, given)
 
 
 def _is_numeric(values: pd.Series) -> bool:
@@ -393,8 +396,13 @@ def _level_text(value: object) -> str:
 
 
 def _resolve_categorical(
-    table: StudyTable, request: Covariate
+    table: StudyTable, request: Covariate, given: StudyTable
 ) -> tuple[CovariateSpec, list[DataProblem]]:
+    """Decide the levels and reference of one covariate on the tables used.
+
+    ``given`` is the table before tables with missing values were dropped, so that levels
+    that lost all their studies there are reported.
+    """
     frame = table.frame
     observed = level_values(frame[request.name])
     problems = []
@@ -422,6 +430,16 @@ def _resolve_categorical(
         levels = [level for level in declared if level in observed]
     else:
         levels = sorted(set(observed))
+        before = {_level_text(v) for v in given.frame[request.name] if not _is_missing(v)}
+        lost = sorted(before - set(levels))
+        if lost:
+            warnings.warn(
+                f"covariate {request.name!r}: level(s) {lost} have no studies left after "
+                "dropping the tables with missing covariate values, and were dropped from "
+                "the model and the results",
+                BayesDTAWarning,
+                stacklevel=5,
+            )
 
     reference = request.reference if request.reference is not None else (levels or [None])[0]
     reference = None if reference is None else str(reference)

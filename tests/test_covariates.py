@@ -68,6 +68,18 @@ def test_drop_missing_warns_and_drops():
     assert specs[0].levels == ("CT", "MRI")
 
 
+def test_level_emptied_by_dropping_warns():
+    table = _table(
+        modality=["CT", "CT", "MRI", "MRI", "PET", "MRI"], site=["a", "b", "a", "b", None, "a"]
+    )
+    with pytest.warns(BayesDTAWarning) as record:
+        _, specs = resolve_covariates(table, ["modality", "site"], drop_missing=True)
+    messages = [str(warning.message) for warning in record]
+    assert any("row 5 ('S5')" in message for message in messages)
+    assert any("['PET'] have no studies left after dropping" in message for message in messages)
+    assert specs[0].levels == ("CT", "MRI")
+
+
 def test_declared_level_without_studies_dropped():
     table = _table(modality=["CT", "CT", "MRI", "MRI", "CT", "MRI"])
     request = Covariate("modality", levels=("MRI", "CT", "PET"))
