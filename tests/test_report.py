@@ -213,9 +213,13 @@ def test_prior_table_closed_forms():
     assert stats.gamma(2.0, scale=2.0).sf(upper**-2) == pytest.approx(0.975, abs=2e-3)
 
 
-def test_report_from_trace_cli(analysis, tmp_path, capsys):
+def test_report_from_trace_cli(analysis, tmp_path, capsys, monkeypatch):
     spec, _, _, _, out = analysis
 
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("a report rebuilt from a trace started sampling")
+
+    monkeypatch.setattr("nutpie.sample", no_sampling)
     status = main(["report", "--from-trace", str(out / "trace.nc"), "--out", str(tmp_path)])
 
     assert status == 0
@@ -227,6 +231,9 @@ def test_report_from_trace_cli(analysis, tmp_path, capsys):
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<title>AUDIT-C test report</title>" in html
     assert spec.sha256() in html
+    assert "rebuilt from a saved trace does not run" in html
+    assert not (tmp_path / "tables" / "prior_sensitivity.csv").exists()
+    assert (tmp_path / "tables" / "pareto_k.csv").exists()
 
 
 def test_spec_of_trace_keeps_spec(analysis):

@@ -74,7 +74,7 @@ def _from_trace(args) -> int:
 
         trace = xr.open_datatree(path).load()
         spec = spec_of_trace(trace)
-        report = build_report(trace, spec)
+        report = build_report(trace, spec, refit=False)
         formats = [name for name in spec.output.formats if name != "netcdf"]
         written = write_report(report, out, trace, formats=formats)
     _print_written(out, written)

@@ -10,7 +10,7 @@ Examples
 >>> write_report(build_report(trace, spec), spec.output_dir(), trace)  # doctest: +SKIP
 """
 
-from .analysis import ANALYSIS_SPEC_ATTR, build_model, run_analysis
+from .analysis import ANALYSIS_DIR_ATTR, ANALYSIS_SPEC_ATTR, build_model, run_analysis
 from .build import build_report, spec_of_trace
 from .content import Facts, Figure, Paragraph, Preformatted, Report, Section, Table
 from .html import render_html
@@ -18,6 +18,7 @@ from .markdown import render_markdown
 from .write import write_report
 
 __all__ = [
+    "ANALYSIS_DIR_ATTR",
     "ANALYSIS_SPEC_ATTR",
     "Facts",
     "Figure",

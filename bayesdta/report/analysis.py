@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 #: trace can be reported on again with the same title, sections and settings.
 ANALYSIS_SPEC_ATTR = "bayesdta_analysis_spec"
 
+#: Trace attribute holding the folder that relative paths of that specification start from.
+ANALYSIS_DIR_ATTR = "bayesdta_analysis_spec_dir"
+
 _MARGINS = {"both": "both", "sensitivity": "sens", "specificity": "spec"}
 
 
@@ -98,5 +101,6 @@ def run_analysis(spec: AnalysisSpec, *, progressbar: bool = False) -> xr.DataTre
         progressbar=progressbar,
     )
     trace.attrs[ANALYSIS_SPEC_ATTR] = spec_to_toml(spec)
+    trace.attrs[ANALYSIS_DIR_ATTR] = str(spec.base_dir)
     logger.info("fitted %s", spec.title)
     return trace

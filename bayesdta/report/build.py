@@ -10,8 +10,8 @@ import xarray as xr
 
 from ..spec import AnalysisSpec, parse_spec, spec_from_trace
 from ..trace import read_spec
-from .analysis import ANALYSIS_SPEC_ATTR
-from .content import Report
+from .analysis import ANALYSIS_DIR_ATTR, ANALYSIS_SPEC_ATTR
+from .content import Paragraph, Report, Section
 from .criticism_sections import diagnostics_section, prior_sensitivity_section
 from .regression_sections import forest_section, is_regression, sroc_section, subgroups_section
 from .sections import (
@@ -38,6 +38,8 @@ def spec_of_trace(trace: xr.DataTree, base_dir: str | Path | None = None) -> Ana
     text = trace.attrs.get(ANALYSIS_SPEC_ATTR)
     if text is None:
         return spec_from_trace(trace, base_dir=base_dir)
+    if base_dir is None:
+        base_dir = trace.attrs.get(ANALYSIS_DIR_ATTR)
     return parse_spec(tomllib.loads(text), base_dir=base_dir, source="the trace", check_data=False)
 
 
@@ -46,6 +48,7 @@ def build_report(
     spec: AnalysisSpec | None = None,
     *,
     spec_path: str | None = None,
+    refit: bool = True,
 ) -> Report:
     """Build the report content of a fitted analysis.
 
@@ -58,6 +61,9 @@ def build_report(
         The title, sections and interval probability; by default :func:`spec_of_trace`.
     spec_path : str, optional
         Specification file named in the reproducibility block.
+    refit : bool, default True
+        Allow the refits of the prior sensitivity section. Without them that section says
+        how to get it, so a report rebuilt from a saved trace samples nothing.
 
     Returns
     -------
@@ -85,8 +91,10 @@ def build_report(
         optional.append(forest_section(trace, prob=prob))
     if spec.report.subgroups and is_regression(trace):
         optional.append(subgroups_section(trace, prob=prob))
-    if spec.report.prior_sensitivity:
+    if spec.report.prior_sensitivity and refit:
         optional.append(prior_sensitivity_section(trace, spec))
+    elif spec.report.prior_sensitivity:
+        optional.append(_sensitivity_not_refitted(spec))
     if spec.report.diagnostics:
         optional.append(diagnostics_section(trace, prob=prob))
     report.sections += [section for section in optional if section is not None]
@@ -97,6 +105,16 @@ def build_report(
     )
     logger.info("built a report with %d sections", len(report.sections))
     return report
+
+
+def _sensitivity_not_refitted(spec: AnalysisSpec) -> Section:
+    names = ", ".join(spec.report.prior_sensitivity)
+    text = (
+        f"Prior sensitivity under {names} needs one refit per prior set, which a report "
+        "rebuilt from a saved trace does not run. Run bayesdta report on the specification "
+        "to include it."
+    )
+    return Section("prior-sensitivity", "Prior sensitivity", [Paragraph(text, kind="note")])
 
 
 def _spec_text(spec: AnalysisSpec) -> str:
