@@ -402,8 +402,10 @@ def compare_loo(traces: Mapping[str, xr.DataTree], var_name: str | None = None) 
     -------
     pandas.DataFrame
         The :func:`arviz.compare` table (``elpd``, ``se``, ``elpd_diff``, ``dse``, ...),
-        best model first, with a column ``n_high_pareto_k``: studies whose Pareto k exceeds
-        the ArviZ threshold, where the LOO estimate is unreliable.
+        unrounded, best model first. ``elpd_diff`` is each model's elpd minus the best
+        one's, so it is 0 for the best and negative for the others. The column
+        ``n_high_pareto_k`` counts the studies whose Pareto k exceeds the ArviZ threshold,
+        where the LOO estimate is unreliable.
 
     Warns
     -----
@@ -421,7 +423,7 @@ def compare_loo(traces: Mapping[str, xr.DataTree], var_name: str | None = None) 
             "LOO comparison needs every model fitted to the same tables; the study "
             f"coordinates differ between {sorted(studies)}"
         )
-    table = az.compare(dict(traces), var_name=var_name, round_to=None)
+    table = az.compare(dict(traces), var_name=var_name, round_to="none")
     high = {}
     for name, trace in traces.items():
         loo = az.loo(trace, var_name=var_name)
@@ -459,9 +461,9 @@ def loo_without(
     Returns
     -------
     pandas.DataFrame
-        :func:`compare_loo` of ``"with <covariate>"`` and ``"without <covariate>"``; the
-        ``elpd_diff`` of the worse model, with its standard error ``dse``, says how much
-        the covariate improves (or worsens) the expected predictive accuracy.
+        :func:`compare_loo` of ``"with <covariate>"`` and ``"without <covariate>"``. The
+        ``elpd_diff`` of the second row and its standard error ``dse`` measure how much
+        better the first model predicts left-out studies.
     """
     from .models import build_bivariate_model, build_regression_model
     from .sampling import fit

@@ -214,21 +214,26 @@ def format_loo(comparisons: dict) -> str:
             table["n_high_pareto_k"].max() > 0
         ) else ""
         lines.append(
-            f"{covariate}: {better} is better by elpd {row['elpd_diff']:.1f} "
-            f"(SE {row['dse']:.1f}; log-likelihood {table.attrs.get('var_name')}{flag})"
+            f"{covariate}: the model {better} predicts better, elpd difference "
+            f"{-row['elpd_diff']:.1f} (SE {row['dse']:.1f}; log-likelihood "
+            f"{table.attrs.get('var_name')}{flag})"
         )
     return "\n".join(lines)
 
 
 def loo_json(comparisons: dict) -> dict:
-    """Return ``{covariate: {"better", "elpd_diff", "dse", ...}}`` for the JSON output."""
+    """Return ``{covariate: {"better", "elpd_difference", "se", ...}}`` for the JSON output.
+
+    ``elpd_difference`` is the elpd of the better model minus that of the other (>= 0) and
+    ``se`` its standard error.
+    """
     result = {}
     for covariate, table in comparisons.items():
         worse = table.index[-1]
         result[covariate] = {
             "better": str(table.index[0]),
-            "elpd_diff": float(table.loc[worse, "elpd_diff"]),
-            "dse": float(table.loc[worse, "dse"]),
+            "elpd_difference": float(-table.loc[worse, "elpd_diff"]),
+            "se": float(table.loc[worse, "dse"]),
             "elpd": {str(name): float(value) for name, value in table["elpd"].items()},
             "n_high_pareto_k": {
                 str(name): int(value) for name, value in table["n_high_pareto_k"].items()

@@ -81,19 +81,19 @@ def plot_sroc_by_level(
     >>> from bayesdta.plots.subgroups import plot_sroc_by_level
     >>> ax = plot_sroc_by_level(trace, "modality")  # doctest: +SKIP
     """
+    logits = level_logits(trace, covariate)
+    levels = [str(level) for level in logits["level"].values]
+    colors = list(colors) if colors is not None else [f"C{i % 10}" for i in range(len(levels))]
+    if len(colors) < len(levels):
+        raise ValueError(f"{len(levels)} levels need {len(levels)} colors, got {len(colors)}")
+
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 7.5))
-
-    logits = level_logits(trace, covariate)
     tau, rho = level_covariance(trace, covariate)
     new = level_predictive_logits(trace, covariate)
     studies = study_points(trace)
     study_levels = _study_levels(trace, covariate)
     largest = float(np.nanmax(studies["n"]))
-    levels = [str(level) for level in logits["level"].values]
-    colors = list(colors) if colors is not None else [f"C{i % 10}" for i in range(len(levels))]
-    if len(colors) < len(levels):
-        raise ValueError(f"{len(levels)} levels need {len(levels)} colors, got {len(colors)}")
 
     for level, color in zip(levels, colors, strict=False):
         mine = studies[study_levels == level]
