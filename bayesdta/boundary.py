@@ -55,7 +55,7 @@ FEW_STUDIES_WARN = 5
 RHO_PILED_SHARE = 0.25
 RHO_EDGE = 0.9
 #: An SD is piled at 0 when at least this share of draws lies below 0.1 on the logit scale
-#: (a spread of study sensitivities of about +-0.05 around a pooled 0.75).
+#: (a spread of study sensitivities of about +-0.04 around a pooled 0.75).
 TAU_PILED_SHARE = 0.25
 TAU_EDGE = 0.1
 

@@ -8,7 +8,7 @@ meta-analysis, Stat Med 21:1539-1558, eq. 9):
 ``s^2 = (k - 1) sum(w) / ((sum w)^2 - sum(w^2))`` with ``w_i = 1 / v_i``.
 
 The within-study variance of an empirical logit is ``v_i = 1 / x_i + 1 / (n_i - x_i)``, the
-delta-method variance that R mada's ``reitsma`` uses; as there, 0.5 is added to every cell
+delta-method variance that R mada's ``reitsma`` uses. As there, 0.5 is added to every cell
 of every study when any cell of the data is 0. The correction enters these typical
 variances only, never the likelihood.
 
@@ -21,10 +21,10 @@ within-study covariance (sensitivity and specificity come from different partici
 their within-study covariance is 0).
 """
 
-# NOTE: the brief asked for a cross-check of the typical within-study variances against the
-# I-squared code of R mada's summary.reitsma. The copy of mada's R/reitsma.R that could be
-# read (the cran/mada mirror) predates that code, so the bivariate formula above follows
-# Zhou & Dendukuri's generalised-variance definition as described, without that cross-check.
+# NOTE: the within-study variances and the continuity rule match R mada's reitsma.R as of
+# its cran mirror commit 3f2a2e8, which predates mada's I-squared output. The bivariate
+# formula has not been compared with that output, so a difference in its definition of the
+# typical within-study covariance is possible.
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def i_squared_draws(trace: xr.DataTree) -> xr.Dataset:
     -------
     xarray.Dataset
         ``i2_sensitivity``, ``i2_specificity``, ``i2_bivariate``, dims ``(chain, draw)``,
-        values in [0, 1]. ``attrs`` holds the typical within-study variances.
+        values in [0, 1]. ``attrs`` contains the typical within-study variances.
     """
     observed = trace["observed_data"]
     constant = trace["constant_data"]

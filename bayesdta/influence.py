@@ -5,8 +5,8 @@ PSIS-LOO (Vehtari, Gelman & Gabry 2017, Practical Bayesian model evaluation usin
 leave-one-out cross-validation and WAIC, Statistics and Computing 27:1413-1432) runs on the
 marginal per-study log-likelihood ``log_likelihood["table_marginal"]``, in which each
 study's random effects are integrated out (:mod:`bayesdta.marginal_likelihood`). A Pareto k
-above 0.7 means the importance weights are unreliable for that study; the study is then
-left out for real: its four counts are set to 0, which removes it from the likelihood
+above 0.7 means the importance weights are unreliable for that study, so the study is then
+left out for real. Its four counts are set to 0, which removes it from the likelihood
 without changing any shape, so the refit reuses the compiled model.
 
 The influence of a study is the pooled value without it minus the pooled value with all
@@ -46,9 +46,9 @@ _MEASURES = ("sensitivity", "specificity")
 def psis_loo(trace: xr.DataTree):
     """Run ArviZ PSIS-LOO on the per-study log-likelihood, one observation per study.
 
-    Uses ``table_marginal`` when the trace has it; otherwise the conditional ``table``, with
-    a warning, because PSIS on the conditional log-likelihood gives high Pareto k for
-    nearly every study.
+    Uses ``table_marginal`` when the trace has it. Otherwise it uses the conditional
+    ``table`` and warns, because PSIS on the conditional log-likelihood gives high Pareto k
+    for nearly every study.
 
     Returns
     -------
@@ -177,7 +177,7 @@ def leave_one_study_out(
         Studies with a Pareto k above this are refitted exactly.
     refit : bool, default True
         Refit the studies with high k. Without refits (or without ``built``) their rows
-        keep the PSIS values and ``method`` says ``"psis (unreliable)"``.
+        keep the PSIS values and ``method`` is ``"psis (unreliable)"``.
     fit_kwargs : dict, optional
         Arguments of :func:`bayesdta.fit` for the refits; by default the sampler settings
         recorded in the trace, without progress bar or convergence warnings.

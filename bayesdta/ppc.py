@@ -10,7 +10,7 @@ Bayesian hierarchical models: a simulation-based approach, Bayesian Analysis 2:4
 which approximates cross-validation without refitting.
 
 The tail probability of a margin is the mid-p value ``P(rep < obs) + P(rep = obs) / 2``,
-reported two-sided as ``2 * min(p, 1 - p)``; a study is flagged as an outlier when either
+reported two-sided as ``2 * min(p, 1 - p)``. A study is flagged as an outlier when either
 margin's two-sided value is below ``alpha``.
 """
 

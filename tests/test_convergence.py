@@ -96,8 +96,8 @@ def test_problems_follow_thresholds():
 
 
 def test_bad_run_gets_a_failing_verdict():
-    """A run with 5 tuning steps and 60 draws per chain cannot converge: the report must say
-    so and name remedies."""
+    """A run with 5 tuning steps and 60 draws per chain cannot converge: the report must state
+    that and name remedies."""
     trace = bad_run()
     report = convergence_report(trace)
     assert not report.converged

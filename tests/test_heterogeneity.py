@@ -23,7 +23,7 @@ MEASURES = ["sensitivity", "specificity"]
 
 def equal_study_trace(tau: tuple[float, float], rho: float, k: int = 6) -> xr.DataTree:
     """Return a trace of k identical studies (tp 40 of 50, tn 80 of 100) whose posterior
-    holds the given tau and rho in every one of 2 x 50 draws."""
+    contains the given tau and rho in every one of 2 x 50 draws."""
     shape = (2, 50)
     posterior = xr.Dataset(
         {

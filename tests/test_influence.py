@@ -86,7 +86,8 @@ def test_zero_study_counts_removes_one_study():
     built, _ = simulated_fit(False)
     zeroed = zero_study_counts(built.table, "sim03")
     assert zeroed.n_studies == built.table.n_studies
-    assert zeroed.n_diseased[2] == 0 and zeroed.n_healthy[2] == 0
+    assert zeroed.n_diseased[2] == 0
+    assert zeroed.n_healthy[2] == 0
     assert zeroed.counts("tp")[3] == built.table.counts("tp")[3]
     with pytest.raises(ValueError, match="not in the table"):
         zero_study_counts(built.table, "no such study")

@@ -40,9 +40,9 @@ def test_replicates_have_observed_sizes():
 
 
 def test_mixed_replicates_match_model_moments():
-    """Source: simulation with known truth. For the mixed replicates, the mean replicated
-    sensitivity of a study is E[expit(A)] with A ~ N(mu, tau^2) averaged over the posterior,
-    which the pooled posterior and a direct Monte Carlo reproduce; tolerance 0.02."""
+    """Source: simulation with known truth. The mean of mixed replicated sensitivities is
+    E[expit(A)] with A ~ N(mu, tau^2), averaged over the posterior. A direct Monte Carlo of
+    that expectation must agree within 0.02 (Monte Carlo and binomial noise)."""
     _, trace = simulated_fit(False)
     replicated = replicate_counts(trace, seed=2)
     n_diseased = trace["constant_data"]["n_diseased"]
