@@ -6,8 +6,10 @@ needed (Kallioinen N, Paananen T, Buerkner PC, Vehtari A. Detecting and diagnosi
 likelihood sensitivity with power-scaling. Stat Comput 2024;34:57). ArviZ's
 :func:`arviz.psense_summary` computes it from two groups of the trace:
 
-- ``log_likelihood``: the per-study binomial log-likelihood conditional on the study
-  effects, which :func:`bayesdta.fit` stores;
+- ``log_likelihood``: variable ``table``, the per-study binomial log-likelihood conditional on
+  the study effects, which :func:`bayesdta.fit` stores. Other variables of that group, such
+  as ``table_marginal`` (study effects integrated out), are left out, because adding them
+  would count the data twice;
 - ``log_prior``: the log density of the priors of the model parameters, which
   :func:`add_log_prior` adds.
 
@@ -30,6 +32,9 @@ import xarray as xr
 __all__ = ["prior_terms", "add_log_prior", "power_scaling_summary"]
 
 logger = logging.getLogger(__name__)
+
+#: Variable of the ``log_likelihood`` group whose power is scaled.
+LIKELIHOOD_VARIABLE = "table"
 
 #: Quantities of a bivariate fit checked by default.
 DEFAULT_QUANTITIES = ("sensitivity", "specificity", "tau_sens", "tau_spec", "rho")
@@ -155,7 +160,7 @@ def power_scaling_summary(
         {
             "posterior": posterior,
             "log_prior": trace["log_prior"].to_dataset(),
-            "log_likelihood": trace["log_likelihood"].to_dataset(),
+            "log_likelihood": trace["log_likelihood"].to_dataset()[[LIKELIHOOD_VARIABLE]],
         }
     )
     return az.psense_summary(tree, threshold=threshold)

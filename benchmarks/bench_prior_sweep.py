@@ -3,7 +3,8 @@
 Three measurements, each starting from an empty compiled-model cache so that every one pays
 for the compilations it needs:
 
-1. one fit of the bivariate model with the default priors (one compilation and one run);
+1. one fit of the bivariate model with the default priors (one compilation and one run),
+   then a refit and nutpie's sampling alone, to show what a refit spends outside the sampler;
 2. a sweep over 8 prior sets of the same families (the default set with the between-study
    SD scale set to 8 values), which needs one compilation and 8 runs;
 3. a sweep over every named prior set in ``bayesdta.prior_sets.PRIOR_SETS``.
@@ -63,8 +64,28 @@ def time_one_fit(dataset: str, sampler: dict) -> dict:
     return {
         "fit_seconds": cold,
         "refit_seconds": warm,
+        "sampling_seconds": time_sampling_only(build_bivariate_model(dataset), sampler),
         "compilations": COMPILE_COUNT["nutpie"] - compiled_before,
     }
+
+
+def time_sampling_only(built, sampler: dict) -> float:
+    """Time nutpie alone on the kept compiled model, without the trace post-processing."""
+    import nutpie
+
+    from bayesdta.sampling import compiled_model
+
+    compiled = compiled_model(built)
+    started = time.perf_counter()
+    nutpie.sample(
+        compiled,
+        draws=sampler["draws"],
+        tune=sampler["tune"],
+        chains=sampler["chains"],
+        seed=sampler["seed"],
+        progress_bar=False,
+    )
+    return time.perf_counter() - started
 
 
 def time_sweep(dataset: str, prior_sets, sampler: dict) -> dict:
@@ -91,6 +112,7 @@ def main() -> None:
     tau = ("tau_sens", "tau_spec")
     same_family = vary_prior_set("weakly-informative", tau, "sigma", TAU_SCALES)
 
+    load_at_start = os.getloadavg()[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         one = time_one_fit(args.dataset, sampler)
@@ -103,9 +125,10 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "python": platform.python_version(),
         "disk_cache": args.disk_cache,
-        "load_average_1min": round(os.getloadavg()[0], 2),
+        "load_average_1min": f"{load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
         "one_fit_seconds": round(one["fit_seconds"], 2),
         "one_refit_seconds": round(one["refit_seconds"], 2),
+        "nutpie_sampling_seconds": round(one["sampling_seconds"], 2),
         "same_family_sweep_seconds": round(eight["seconds"], 2),
         "same_family_sweep_sets": eight["prior_sets"],
         "same_family_sweep_compilations": eight["compilations"],

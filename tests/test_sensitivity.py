@@ -147,6 +147,21 @@ def test_power_scaling_summary_rows(sweep):
     assert np.isfinite(summary[["prior", "likelihood"]].to_numpy()).all()
 
 
+def test_power_scaling_uses_conditional_likelihood_only(sweep):
+    """Scaling only ``table`` must give the same numbers as a trace whose log_likelihood group
+    holds ``table`` alone; a marginal likelihood variable beside it must not be added in."""
+    result, _ = sweep
+    trace = result.traces["weakly-informative"].copy()
+    only_table = trace.copy()
+    only_table["log_likelihood"] = trace["log_likelihood"].to_dataset()[["table"]]
+    doubled = trace.copy()
+    doubled["log_likelihood"] = trace["log_likelihood"].to_dataset().assign(
+        extra=trace["log_likelihood"]["table"]
+    )
+    expected = power_scaling_summary(only_table)
+    pd.testing.assert_frame_equal(power_scaling_summary(doubled), expected)
+
+
 def test_prior_terms_exclude_study_effects():
     built = build_bivariate_model(DATASET, priors="cochrane-vague", parametrization="noncentered")
     assert sorted(prior_terms(built)) == [
