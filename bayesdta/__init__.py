@@ -25,7 +25,9 @@ __all__ = [
     "build_bivariate_model",
     "build_regression_model",
     "fit",
+    "prior_predictive_check",
     "read_studies",
+    "sensitivity_analysis",
     "summarize",
 ]
 
@@ -35,6 +37,8 @@ _LAZY = {
     "build_bivariate_model": ("bayesdta.models", "build_bivariate_model"),
     "build_regression_model": ("bayesdta.models", "build_regression_model"),
     "fit": ("bayesdta.sampling", "fit"),
+    "prior_predictive_check": ("bayesdta.prior_predictive", "prior_predictive_check"),
+    "sensitivity_analysis": ("bayesdta.sensitivity", "sensitivity_analysis"),
     "summarize": ("bayesdta.summary", "summarize"),
 }
 
