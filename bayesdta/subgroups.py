@@ -40,6 +40,7 @@ __all__ = [
     "level_quantities",
     "LEVEL_QUANTITY_LABELS",
     "subgroup_summary",
+    "coefficient_summary",
     "contrasts",
     "CONTRAST_COLUMNS",
     "compare_loo",
@@ -297,9 +298,41 @@ def subgroup_summary(
                 [[name], [level], table.index], names=["covariate", "level", "quantity"]
             )
             frames.append(table)
-    result = pd.concat(frames)
+    columns = ["n_studies", "reference", *SUMMARY_COLUMNS]
+    if not frames:
+        index = pd.MultiIndex.from_arrays([[], [], []], names=["covariate", "level", "quantity"])
+        result = pd.DataFrame(columns=columns, index=index)
+    else:
+        result = pd.concat(frames)[columns]
     result.attrs["prob"] = prob
-    return result[["n_studies", "reference", *SUMMARY_COLUMNS]]
+    return result
+
+
+def coefficient_summary(trace: xr.DataTree, prob: float = 0.95) -> pd.DataFrame:
+    """Summarise every regression coefficient on the logit scale.
+
+    A categorical coefficient is the difference of a level's logit from the reference
+    level's; a continuous one is the change of the logit per unit of the column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``coefficient`` (for example ``"validation[external] on sensitivity"``);
+        columns :data:`bayesdta.summary.SUMMARY_COLUMNS` and ``probability_positive``.
+    """
+    coefficients = trace["posterior"]["beta_free"]
+    draws = xr.Dataset(
+        {
+            str(label): coefficients.sel(coefficient=label, drop=True)
+            for label in coefficients["coefficient"].values
+        }
+    )
+    table = summarize_draws(draws, prob=prob)
+    table.index.name = "coefficient"
+    table["probability_positive"] = [
+        float((draws[name] > 0).mean()) for name in table.index
+    ]
+    return table
 
 
 def _pairs(levels: Sequence[str], reference: str, which: str) -> list[tuple[str, str]]:

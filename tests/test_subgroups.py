@@ -138,6 +138,15 @@ def test_unknown_and_continuous_covariates_rejected():
     with pytest.raises(ValueError, match=r"covariates fitted: \['group'\]"):
         subgroups.level_logits(trace, "site")
 
+    spec = json.loads(trace.attrs[SPEC_ATTR])
+    spec["options"]["covariates"][0].update(kind="continuous", levels=[], reference=None)
+    trace.attrs[SPEC_ATTR] = json.dumps(spec)
+    with pytest.raises(ValueError, match="is continuous, so it has no levels"):
+        subgroups.level_logits(trace, "group")
+    assert len(subgroups.subgroup_summary(trace)) == 0
+    assert len(subgroups.contrasts(trace)) == 0
+    assert subgroups.subgroups_json(trace) == {}
+
 
 def test_bivariate_trace_rejected():
     tree = xr.DataTree.from_dict({"posterior": xr.Dataset()})

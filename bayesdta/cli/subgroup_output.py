@@ -11,6 +11,7 @@ __all__ = [
     "regression_results",
     "format_regression",
     "reference_profile",
+    "format_coefficients",
     "format_subgroups",
     "format_contrasts",
     "format_loo",
@@ -109,9 +110,10 @@ def build_from_options(table, args):
 
 def regression_results(trace, built, args, fit_kwargs: dict) -> dict:
     """Compute the subgroup table, the contrasts and, with ``--loo``, the LOO comparisons."""
-    from ..subgroups import contrasts, loo_without, subgroup_summary
+    from ..subgroups import coefficient_summary, contrasts, loo_without, subgroup_summary
 
     results = {
+        "coefficients": coefficient_summary(trace, prob=args.prob),
         "summary": subgroup_summary(trace, prob=args.prob),
         "contrasts": contrasts(trace, prob=args.prob),
         "comparisons": {},
@@ -131,9 +133,11 @@ def format_regression(trace, results) -> str:
         f"Meta-regression: the pooled rows above are the reference profile ({profile}); "
         "continuous covariates sit at their mean. Each level below holds the other "
         "covariates at that profile.",
-        format_subgroups(results["summary"]),
-        format_contrasts(results["contrasts"]),
+        format_coefficients(results["coefficients"]),
     ]
+    if len(results["summary"]):
+        parts.append(format_subgroups(results["summary"]))
+        parts.append(format_contrasts(results["contrasts"]))
     if results["comparisons"]:
         parts.append(format_loo(results["comparisons"]))
     return "\n\n".join(parts)
@@ -154,6 +158,22 @@ def _interval_text(median: float, lower: float, upper: float) -> str:
         return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
 
     return f"{number(median)} ({number(lower)} to {number(upper)})"
+
+
+def format_coefficients(table) -> str:
+    """Return the coefficient table of :func:`bayesdta.subgroups.coefficient_summary`."""
+    percent = f"{100 * table.attrs.get('prob', 0.95):g}%"
+    lines = [
+        "Coefficients on the logit scale: level minus reference level, or change per unit of "
+        f"a continuous covariate; medians with {percent} credible intervals",
+        f"{'coefficient':<48} {'estimate':<28} {'P(> 0)':>6}  {'R-hat':>5}  {'ESS':>5}",
+    ]
+    for name, row in table.iterrows():
+        lines.append(
+            f"{name:<48} {_interval_text(row['median'], row['eti_lower'], row['eti_upper']):<28} "
+            f"{row['probability_positive']:>6.3f}  {row['r_hat']:>5.3f}  {row['ess_bulk']:>5.0f}"
+        )
+    return "\n".join(lines)
 
 
 def format_subgroups(summary) -> str:
@@ -244,11 +264,21 @@ def loo_json(comparisons: dict) -> dict:
 
 
 def regression_json(trace, results: dict, prob: float) -> dict:
-    """Return the ``reference_profile``, ``subgroups``, ``contrasts`` (and ``loo``) entries."""
+    """Return the ``reference_profile``, ``coefficients`` (logit scale), ``subgroups``,
+    ``contrasts`` (and ``loo``) entries of the JSON output."""
     from ..subgroups import contrasts_json, subgroups_json
 
+    coefficients = {}
+    for name, row in results["coefficients"].iterrows():
+        coefficients[name] = {
+            "median": float(row["median"]),
+            "lower": float(row["eti_lower"]),
+            "upper": float(row["eti_upper"]),
+            "probability_positive": float(row["probability_positive"]),
+        }
     output = {
         "reference_profile": reference_profile(trace),
+        "coefficients": coefficients,
         "subgroups": subgroups_json(trace, prob),
         "contrasts": contrasts_json(results["contrasts"]),
     }
