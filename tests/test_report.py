@@ -326,3 +326,18 @@ def test_regression_report_by_level(tmp_path):
     contrasts = pd.read_csv(tmp_path / "out" / "tables" / "contrasts.csv")
     assert set(contrasts["level"]) == {"LAG", "MRI"}
     assert set(contrasts["reference"]) == {"CT"}
+
+    # Per-level pooled values against the lme4 glmer fit with one shared covariance, the
+    # model fitted here. Tolerance 0.06: levels have 10 to 17 studies, where posterior
+    # medians under weakly informative priors and ML estimates differ by a few hundredths,
+    # and 600 draws add Monte Carlo error of about 0.01.
+    reference = pd.read_csv(REFERENCE)
+    reference = reference[reference["covariate"] == "modality"].set_index("level")
+    medians = subgroups.set_index(["level", "quantity"])["median"]
+    for level in ("CT", "LAG", "MRI"):
+        assert medians[(level, "sensitivity")] == pytest.approx(
+            reference.loc[level, "sens"], abs=0.06
+        )
+        assert medians[(level, "specificity")] == pytest.approx(
+            reference.loc[level, "spec"], abs=0.06
+        )
