@@ -29,7 +29,7 @@ CASES = [
 def test_marginal_likelihood_matches_monte_carlo(case):
     """Source: brute-force Monte Carlo of the same integral with 400,000 draws of the study
     logits. Tolerance: 4 Monte Carlo standard errors of the log (delta method) plus 1e-4,
-    the quadrature error of 20 x 20 adaptive Gauss-Hermite nodes."""
+    the quadrature error of 12 x 12 adaptive Gauss-Hermite nodes."""
     tp, n1, tn, n0, mu, tau, rho = case
     quadrature = marginal_log_likelihood(tp, n1, tn, n0, np.array(mu), np.array(tau), rho)
 
