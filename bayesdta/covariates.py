@@ -218,11 +218,11 @@ def resolve_covariates(
     if problems:
         raise StudyDataError(problems, table.source)
 
-    given = table
+    unfiltered = table
     table = _handle_missing(table, requests, drop_missing)
     specs, problems = [], []
     for request in requests:
-        spec, found = _resolve_one(table, request, given)
+        spec, found = _resolve_one(table, request, unfiltered)
         specs.append(spec)
         problems += found
     if separate_covariance is not None and not problems:
@@ -336,13 +336,13 @@ def _handle_missing(
 
 
 def _resolve_one(
-    table: StudyTable, request: Covariate, given: StudyTable
+    table: StudyTable, request: Covariate, unfiltered: StudyTable
 ) -> tuple[CovariateSpec, list[DataProblem]]:
     values = table.frame[request.name]
     kind = request.kind or ("continuous" if _is_numeric(values) else "categorical")
     if kind == "continuous":
         return _resolve_continuous(table, request)
-    return _resolve_categorical(table, request, given)
+    return _resolve_categorical(table, request, unfiltered)
 
 
 def _is_numeric(values: pd.Series) -> bool:
@@ -396,11 +396,11 @@ def _level_text(value: object) -> str:
 
 
 def _resolve_categorical(
-    table: StudyTable, request: Covariate, given: StudyTable
+    table: StudyTable, request: Covariate, unfiltered: StudyTable
 ) -> tuple[CovariateSpec, list[DataProblem]]:
     """Decide the levels and reference of one covariate on the tables used.
 
-    ``given`` is the table before tables with missing values were dropped, so that levels
+    ``unfiltered`` is the table before tables with missing values were dropped, so that levels
     that lost all their studies there are reported.
     """
     frame = table.frame
@@ -430,7 +430,7 @@ def _resolve_categorical(
         levels = [level for level in declared if level in observed]
     else:
         levels = sorted(set(observed))
-        before = {_level_text(v) for v in given.frame[request.name] if not _is_missing(v)}
+        before = {_level_text(v) for v in unfiltered.frame[request.name] if not _is_missing(v)}
         lost = sorted(before - set(levels))
         if lost:
             warnings.warn(
