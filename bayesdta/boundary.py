@@ -21,6 +21,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from scipy.stats import beta as beta_distribution
 
 from .errors import BayesDTAWarning
 from .models.base import MEASURES, DTAModel
@@ -33,6 +34,7 @@ from .models.bivariate import (
 from .models.components import add_likelihood, prior_variable
 from .priors import Prior, resolve_priors
 from .studytable import read_studies
+from .trace import read_spec
 
 __all__ = [
     "BoundaryFinding",
@@ -54,6 +56,10 @@ FEW_STUDIES_WARN = 5
 #: A correlation is piled against +-1 when at least this share of draws lies beyond +-0.9.
 RHO_PILED_SHARE = 0.25
 RHO_EDGE = 0.9
+#: A correlation is pushed towards +-1 when at least this share of draws lies beyond +-0.9
+#: and that share is at least this many times the prior's.
+RHO_TOWARD_SHARE = 0.05
+RHO_TOWARD_RATIO = 5.0
 #: An SD is piled at 0 when at least this share of draws lies below 0.1 on the logit scale
 #: (a spread of study sensitivities of about +-0.04 around a pooled 0.75).
 TAU_PILED_SHARE = 0.25
@@ -161,6 +167,25 @@ def _separation_findings(trace: xr.DataTree) -> list[BoundaryFinding]:
     return findings
 
 
+def _prior_share_beyond(trace: xr.DataTree, sign: int) -> float | None:
+    """Return the prior probability that rho lies beyond ``sign * RHO_EDGE``, or ``None``
+    when the trace does not record an LKJ or Uniform prior for rho."""
+    try:
+        prior = read_spec(trace)["priors"]["rho"]
+    except (ValueError, KeyError):
+        return None
+    if prior.get("dist") == "LKJ":
+        # (rho + 1) / 2 ~ Beta(eta, eta), symmetric about 0.
+        eta = float(prior["eta"])
+        return float(beta_distribution.cdf((1.0 - RHO_EDGE) / 2.0, eta, eta))
+    if prior.get("dist") == "Uniform":
+        lower, upper = float(prior["lower"]), float(prior["upper"])
+        if sign > 0:
+            return float(np.clip((upper - RHO_EDGE) / (upper - lower), 0.0, 1.0))
+        return float(np.clip((-RHO_EDGE - lower) / (upper - lower), 0.0, 1.0))
+    return None
+
+
 def _correlation_findings(trace: xr.DataTree) -> list[BoundaryFinding]:
     posterior = trace["posterior"]
     if "rho" not in posterior or _fixed(posterior["rho"]):
@@ -168,21 +193,38 @@ def _correlation_findings(trace: xr.DataTree) -> list[BoundaryFinding]:
     rho = posterior["rho"].values.ravel()
     findings = []
     for sign, share in ((+1, np.mean(rho > RHO_EDGE)), (-1, np.mean(rho < -RHO_EDGE))):
-        if share < RHO_PILED_SHARE:
-            continue
-        findings.append(
-            BoundaryFinding(
-                "correlation_at_boundary",
-                "rho",
-                f"{100 * share:.0f}% of the posterior of the correlation lies beyond "
-                f"{sign * RHO_EDGE:+.1f}: the correlation is piled against {sign:+d}. The data "
-                "cannot separate the between-study variation of sensitivity from that of "
-                "specificity (a frequentist fit would report a singular correlation of "
-                f"{sign:+d}). Treat the SROC curve and the prediction region with caution, "
-                "and compare with a fit that fixes the correlation (few_studies="
-                "'fix-correlation').",
+        prior_share = _prior_share_beyond(trace, sign)
+        if share >= RHO_PILED_SHARE:
+            findings.append(
+                BoundaryFinding(
+                    "correlation_at_boundary",
+                    "rho",
+                    f"{100 * share:.0f}% of the posterior of the correlation lies beyond "
+                    f"{sign * RHO_EDGE:+.1f}: the correlation is piled against {sign:+d}. The "
+                    "data cannot separate the between-study variation of sensitivity from that "
+                    "of specificity (a frequentist fit would report a singular correlation of "
+                    f"{sign:+d}). Treat the SROC curve and the prediction region with caution, "
+                    "and compare with a fit that fixes the correlation (few_studies="
+                    "'fix-correlation').",
+                )
             )
-        )
+        elif (
+            prior_share is not None
+            and share >= RHO_TOWARD_SHARE
+            and share >= RHO_TOWARD_RATIO * prior_share
+        ):
+            findings.append(
+                BoundaryFinding(
+                    "correlation_toward_boundary",
+                    "rho",
+                    f"{100 * share:.0f}% of the posterior of the correlation lies beyond "
+                    f"{sign * RHO_EDGE:+.1f}, against {100 * prior_share:.1f}% of its prior: the "
+                    f"data push the correlation towards {sign:+d}, and the prior keeps it from "
+                    "the boundary (a maximum-likelihood fit would likely be singular there). Its "
+                    "value, the SROC curve and the prediction region depend on the prior; "
+                    "compare prior sets.",
+                )
+            )
     return findings
 
 

@@ -179,3 +179,26 @@ def test_diagnose_command_json(tmp_path, capsys):
     assert any(item["check"] == "separation" for item in result["boundary"])
     for name in ("ppc.png", "influence.png", "pareto_k.png", "i_squared.png", "ppc.csv"):
         assert (out / name).exists()
+
+
+def test_correlation_pushed_towards_boundary():
+    """Source: closed form of the LKJ(2) prior, (rho + 1) / 2 ~ Beta(2, 2), which puts 0.725%
+    of its mass below -0.9. A posterior with 10% of its draws there is reported as pushed
+    towards -1, although not piled against it."""
+    rng = np.random.default_rng(2)
+    rho = np.where(rng.uniform(size=(2, 500)) < 0.1, -0.95, -0.5)
+    tau = rng.uniform(0.5, 1.5, size=(2, 500, 2))
+    trace = piled_trace(rho, tau)
+    trace.attrs["bayesdta_spec"] = json.dumps({"priors": {"rho": {"dist": "LKJ", "eta": 2.0}}})
+    findings = boundary_findings(trace)
+    assert [f.check for f in findings] == ["correlation_toward_boundary"]
+    assert "0.7% of its prior" in findings[0].message
+    assert "towards -1" in findings[0].message
+
+
+def test_clean_simulation_has_no_findings():
+    """Simulated with rho = -0.3 and tau = 0.35 from 30 studies: nothing is at a boundary."""
+    from .diagnostics_fits import simulated_fit
+
+    _, trace = simulated_fit(False)
+    assert boundary_findings(trace) == []
