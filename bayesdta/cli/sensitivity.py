@@ -213,7 +213,10 @@ def format_sensitivity(result, table, elapsed: float) -> str:
 
 def _flag_lines(result) -> list[str]:
     if result.flags.empty:
-        return ["no conclusion changes across the prior sets (rows marked * would have one)"]
+        return [
+            "no flags: no median moved by more than the threshold, and no interval changed "
+            "side of a decision value"
+        ]
     lines = [f"{len(result.flags)} change(s) flagged (*):"]
     for flag in result.flags.itertuples():
         lines.append(f"  {flag.prior_set}, {flag.quantity}: {flag.message}")
