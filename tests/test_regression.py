@@ -122,9 +122,11 @@ def test_reference_profile_summary_and_trace_contract():
         # 44 tables, three modalities of 10 to 17 tables each.
         ("scheidler_lymph_nodes", "modality", 0.03),
         # 33 tables in two levels of 14 and 19.
-        ("catheter_segment_culture", "type", 0.03),
+        ("catheter_segment_culture", "type", 0.02),
         # 51 tables in two levels of 20 and 31.
-        ("smoking_questionnaires", "type", 0.03),
+        ("smoking_questionnaires", "type", 0.02),
+        # 70 tables in two levels of 45 and 25.
+        ("dick_melanoma_cad", "test_set_independent", 0.02),
     ],
 )
 def test_level_medians_match_glmer(dataset, covariate, tolerance):
@@ -133,8 +135,8 @@ def test_level_medians_match_glmer(dataset, covariate, tolerance):
 
     The model with the covariate on both margins and one shared covariance is the same
     model in treatment coding. Tolerance: the reference data README expects Bayesian
-    medians within about 0.02 of the ML values with 30 or more studies; levels here have
-    10 to 31 tables, hence 0.03.
+    medians within about 0.02 of the ML values with 30 or more studies. Scheidler's MRI
+    level has 10 tables, so it gets 0.03. Measured with these fits: at most 0.013.
     """
     _, trace = regression_fit(dataset, (covariate,))
     logits = level_logits(trace, covariate)
