@@ -35,6 +35,7 @@ import xarray as xr
 from scipy.special import expit
 
 from .intervals import interval_object
+from .trace import read_spec
 
 __all__ = [
     "typical_within_variance",
@@ -138,6 +139,9 @@ def describe_between_study_sd(trace: xr.DataTree, prob: float = 0.95) -> dict[st
         One sentence per measure.
     """
     posterior = trace["posterior"]
+    regression = _model_kind(trace) == "regression"
+    centre = "the reference profile's" if regression else "a pooled"
+    spread = "residual between-study SD" if regression else "between-study SD"
     sentences = {}
     for measure in _MEASURES:
         mu = posterior["mu"].sel(measure=measure).values.ravel()
@@ -147,12 +151,19 @@ def describe_between_study_sd(trace: xr.DataTree, prob: float = 0.95) -> dict[st
         high = float(np.median(expit(mu + _Z95 * tau)))
         pooled = float(np.median(expit(mu)))
         sentences[measure] = (
-            f"between-study SD of logit {measure} {tau_interval['median']:.2f} "
+            f"{spread} of logit {measure} {tau_interval['median']:.2f} "
             f"({100 * prob:g}% CrI {tau_interval['lower']:.2f} to {tau_interval['upper']:.2f}): "
-            f"around a pooled {measure} of {pooled:.2f}, the middle 95% of studies are "
+            f"around {centre} {measure} of {pooled:.2f}, the middle 95% of studies are "
             f"expected to have {measure} between {low:.2f} and {high:.2f}."
         )
     return sentences
+
+
+def _model_kind(trace: xr.DataTree) -> str:
+    try:
+        return read_spec(trace)["kind"]
+    except (ValueError, KeyError):
+        return "bivariate"
 
 
 def heterogeneity_summary(trace: xr.DataTree, prob: float = 0.95) -> dict:

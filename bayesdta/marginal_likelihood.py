@@ -224,8 +224,16 @@ def study_means(posterior: xr.Dataset, kind: str) -> xr.DataArray | None:
 
     A model whose study means differ (meta-regression) stores them as the deterministic
     ``study_mean`` with dims ``(study, measure)``; models of the kinds in
-    :data:`KINDS_WITH_COMMON_MEAN` use ``mu`` for every study.
+    :data:`KINDS_WITH_COMMON_MEAN` use ``mu`` for every study. ``None`` is also returned when
+    the posterior has no bivariate normal covariance (``tau`` and ``rho``, or ``study_tau``
+    and ``study_rho``).
     """
+    has_covariance = {"tau", "rho"} <= set(posterior.data_vars) or {
+        "study_tau",
+        "study_rho",
+    } <= set(posterior.data_vars)
+    if not has_covariance:
+        return None
     if "study_mean" in posterior:
         return posterior["study_mean"]
     if kind in KINDS_WITH_COMMON_MEAN and "mu" in posterior:

@@ -143,3 +143,42 @@ def test_high_k_without_model_is_marked_unreliable():
     with pytest.warns(UserWarning, match="Pareto k above"):
         table = leave_one_study_out(trace, k_max=-1.0)
     assert set(table["method"]) == {"psis (unreliable)"}
+
+
+def test_marginal_uses_study_means_and_covariances():
+    """A meta-regression posterior with ``study_mean``, ``study_tau`` and ``study_rho`` gives,
+    study by study, the scalar marginal likelihood at that study's own parameters."""
+    import xarray as xr
+
+    from bayesdta.marginal_likelihood import marginal_study_log_likelihood, study_means
+
+    built, _ = simulated_fit(False)
+    table = built.table
+    rng = np.random.default_rng(4)
+    n = table.n_studies
+    dims = ("chain", "draw", "study")
+    posterior = xr.Dataset(
+        {
+            "mu": (("chain", "draw", "measure"), np.zeros((1, 2, 2))),
+            "study_mean": ((*dims, "measure"), rng.normal(1.5, 0.5, (1, 2, n, 2))),
+            "study_tau": ((*dims, "measure"), rng.uniform(0.2, 1.0, (1, 2, n, 2))),
+            "study_rho": (dims, rng.uniform(-0.8, 0.8, (1, 2, n))),
+        },
+        coords={"measure": ["sensitivity", "specificity"]},
+    )
+    means = study_means(posterior, "regression")
+    assert means is not None
+    values = marginal_study_log_likelihood(posterior, table, mu=means)
+    assert values.dims == dims
+    for i in (0, n - 1):
+        alone = marginal_log_likelihood(
+            table.counts("tp")[i],
+            table.n_diseased[i],
+            table.counts("tn")[i],
+            table.n_healthy[i],
+            posterior["study_mean"].values[0, 1, i],
+            posterior["study_tau"].values[0, 1, i],
+            posterior["study_rho"].values[0, 1, i],
+        )
+        assert float(values[0, 1, i]) == pytest.approx(float(alone), abs=1e-12)
+    assert study_means(posterior.drop_vars(["study_tau", "study_rho"]), "regression") is None

@@ -187,6 +187,11 @@ def format_diagnosis(results: dict, table, built) -> str:
     lines += [f"  - {f.message}" for f in findings] or ["  nothing piled at a boundary"]
     lines += ["", "Heterogeneity"] + _heterogeneity_lines(results["heterogeneity"])
     lines += ["", "Studies"] + _study_lines(results)
+    if built.kind == "regression":
+        lines.append(
+            "  With covariates, pooled values and their changes refer to the reference profile "
+            "(every covariate at its reference level or centre)."
+        )
     return "\n".join(lines)
 
 
