@@ -278,3 +278,15 @@ def test_cli_reference_option_sets_level():
     args.reference = ["modality"]
     with pytest.raises(ValueError, match="write NAME=LEVEL"):
         covariate_requests(args)
+
+
+@pytest.mark.slow
+def test_loo_without_refits_reduced_model():
+    built, trace = regression_fit("dick_melanoma_cad", ("test_set_independent",))
+    table = subgroups.loo_without(
+        trace, "test_set_independent", built.table, draws=300, tune=300, chains=2, seed=4,
+        progressbar=False,
+    )
+    assert list(table.index) == ["with test_set_independent", "without test_set_independent"]
+    with pytest.raises(ValueError, match="covariates fitted"):
+        subgroups.loo_without(trace, "cad_method", built.table)
