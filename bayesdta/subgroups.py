@@ -15,6 +15,7 @@ the mean of its study values (Reitsma et al. 2005).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 
 import arviz as az
@@ -25,6 +26,7 @@ from scipy.special import expit
 
 from .covariates import Covariate, CovariateSpec, level_values
 from .derived import QUANTITY_LABELS, accuracy_measures
+from .errors import BayesDTAWarning
 from .intervals import interval_object
 from .models.base import MEASURES
 from .summary import SUMMARY_COLUMNS, summarize_draws
@@ -442,12 +444,22 @@ def compare_loo(traces: Mapping[str, xr.DataTree], var_name: str | None = None) 
 
     Warns
     -----
+    BayesDTAWarning
+        When the conditional log-likelihood ``table`` is used by default.
     UserWarning
         From ArviZ, when Pareto k values are high.
     """
     if var_name is None:
         choices = {_loo_variable(trace) for trace in traces.values()}
         var_name = "table_marginal" if choices == {"table_marginal"} else "table"
+        if var_name == "table":
+            warnings.warn(
+                "not every trace has the marginal log-likelihood 'table_marginal', so LOO "
+                "uses 'table', which is conditional on each study's own effects; its Pareto "
+                "k values are often high and the comparison may be unreliable",
+                BayesDTAWarning,
+                stacklevel=2,
+            )
     studies = {
         name: tuple(trace["log_likelihood"]["study"].values) for name, trace in traces.items()
     }
