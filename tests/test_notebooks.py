@@ -6,7 +6,6 @@ keep each notebook to one model compilation and a few seconds of sampling.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -57,4 +56,3 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
         if output.output_type == "error"
     ]
     assert errors == []
-    assert os.environ["BAYESDTA_DRAWS"] == "300"

@@ -79,7 +79,7 @@ def build_model(spec: AnalysisSpec, priors=None):
 
 
 def run_analysis(spec: AnalysisSpec, *, progressbar: bool = False) -> xr.DataTree:
-    """Build and fit the model of ``spec``; the specification's TOML text goes into the attrs.
+    """Build and fit the model of ``spec``, and store its TOML text in the trace attributes.
 
     Returns
     -------
