@@ -10,7 +10,7 @@ import xarray as xr
 from scipy.special import expit
 from scipy.stats import norm
 
-from bayesdta import subgroups
+from bayesdta import BayesDTAWarning, subgroups
 from bayesdta.trace import SPEC_ATTR
 
 from .regression_fits import regression_fit
@@ -290,3 +290,30 @@ def test_loo_without_refits_reduced_model():
     assert list(table.index) == ["with test_set_independent", "without test_set_independent"]
     with pytest.raises(ValueError, match="covariates fitted"):
         subgroups.loo_without(trace, "cad_method", built.table)
+
+
+def _loo_tree(seed, studies=("s1", "s2", "s3", "s4", "s5", "s6")):
+    rng = np.random.default_rng(seed)
+    shape = (2, 200, len(studies))
+    table = xr.DataArray(
+        rng.normal(-3.0, 0.2, shape),
+        dims=("chain", "draw", "study"),
+        coords={"study": list(studies)},
+    )
+    posterior = xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=shape[:2]))})
+    return xr.DataTree.from_dict(
+        {"posterior": posterior, "log_likelihood": xr.Dataset({"table": table})}
+    )
+
+
+def test_compare_loo_warns_on_conditional_likelihood():
+    with pytest.warns(BayesDTAWarning, match="conditional on each study"):
+        table = subgroups.compare_loo({"a": _loo_tree(1), "b": _loo_tree(2)})
+    assert table.attrs["var_name"] == "table"
+    assert set(table.index) == {"a", "b"}
+
+
+def test_compare_loo_rejects_different_tables():
+    other = _loo_tree(2, studies=("s1", "s2", "s3", "s4", "s5", "s7"))
+    with pytest.raises(ValueError, match="same tables"):
+        subgroups.compare_loo({"a": _loo_tree(1), "b": other}, var_name="table")
