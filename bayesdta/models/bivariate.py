@@ -51,16 +51,7 @@ def choose_parametrization(table: StudyTable) -> str:
     -------
     {"centered", "noncentered"}
     """
-    pairs = [
-        (table.counts("tp"), table.n_diseased),
-        (table.counts("tn"), table.n_healthy),
-    ]
-    sds = []
-    for successes, totals in pairs:
-        informative = totals > 0
-        x, n = successes[informative], totals[informative]
-        sds.append(np.sqrt(1.0 / (x + 0.5) + 1.0 / (n - x + 0.5)))
-    median_sd = float(np.median(np.concatenate(sds)))
+    median_sd = within_study_logit_sd(table)
     choice = "centered" if median_sd < CENTERED_WITHIN_SD and table.n_studies >= 5 else "noncentered"
     logger.info(
         "parametrization %s: median within-study logit SD %.2f (threshold %.2f), %d studies",
@@ -70,6 +61,25 @@ def choose_parametrization(table: StudyTable) -> str:
         table.n_studies,
     )
     return choice
+
+
+def within_study_logit_sd(table: StudyTable) -> float:
+    """Return the median approximate within-study SD of the logits over both margins.
+
+    Each margin with at least one participant contributes
+    ``sqrt(1 / (x + 0.5) + 1 / (n - x + 0.5))``, with x the true positives (or true
+    negatives) out of n diseased (or non-diseased) participants.
+    """
+    pairs = [
+        (table.counts("tp"), table.n_diseased),
+        (table.counts("tn"), table.n_healthy),
+    ]
+    sds = []
+    for successes, totals in pairs:
+        informative = totals > 0
+        x, n = successes[informative], totals[informative]
+        sds.append(np.sqrt(1.0 / (x + 0.5) + 1.0 / (n - x + 0.5)))
+    return float(np.median(np.concatenate(sds)))
 
 
 def add_random_effects(
