@@ -320,26 +320,54 @@ def _fit_all(table, sets, builder, builder_kwargs, fit_kwargs, prob, summary_fun
 def summarize_for_sensitivity(trace: xr.DataTree, prob: float = 0.95) -> pd.DataFrame:
     """Summarise a trace for the sensitivity table.
 
-    When ``mu`` has dims ``(chain, draw, measure)`` (the bivariate model, and the reference
-    profile of a meta-regression) the rows of :func:`bayesdta.summarize` come first. Every
-    other key variable of the trace (see :func:`bayesdta.convergence.key_variables`), such as
-    regression coefficients, adds one row per element, named like ``beta_free[modality[MRI]
-    on sensitivity]``. A ``mu`` with more dims adds ``sensitivity[...]`` and
-    ``specificity[...]`` rows, ``expit`` of its elements.
+    When ``mu`` has dims ``(chain, draw, measure)`` the rows of :func:`bayesdta.summarize`
+    come first. For a meta-regression these describe the reference profile (every covariate
+    at its reference), and their labels say so. A meta-regression adds the pooled sensitivity
+    and specificity of each level of each categorical covariate, named like
+    ``sensitivity[modality=MRI]``. Every other key variable of the trace (see
+    :func:`bayesdta.convergence.key_variables`), such as regression coefficients, adds one row
+    per element, named like ``beta_free[modality[MRI] on sensitivity]``. A ``mu`` with more
+    dims adds ``sensitivity[...]`` and ``specificity[...]`` rows, ``expit`` of its elements.
     """
     from .summary import summarize, summarize_draws
+    from .trace import read_spec
 
     posterior = trace["posterior"]
+    regression = read_spec(trace).get("kind") == "regression"
     pooled_form = posterior["mu"].dims == ("chain", "draw", "measure")
     covered = {"mu", "tau", "rho"} if pooled_form else set()
     extra = _flat_key_draws(trace, skip=covered)
+    if regression:
+        extra = xr.merge([_level_draws(trace), extra])
 
-    frames = [summarize(trace, prob=prob)] if pooled_form else []
+    frames = []
+    if pooled_form:
+        pooled = summarize(trace, prob=prob)
+        if regression:
+            pooled["label"] = pooled["label"] + " (reference profile)"
+        frames.append(pooled)
     if extra.data_vars:
         frames.append(summarize_draws(extra, prob=prob))
     table = pd.concat(frames)
     table.attrs["prob"] = prob
     return table
+
+
+def _level_draws(trace: xr.DataTree) -> xr.Dataset:
+    from scipy.special import expit
+
+    from .subgroups import level_logits, regression_specs
+
+    draws = {}
+    for spec in regression_specs(trace):
+        if spec.kind != "categorical":
+            continue
+        logits = level_logits(trace, spec.name)
+        for level in logits["level"].values:
+            for measure in logits["measure"].values:
+                logit = logits.sel(level=level, measure=measure, drop=True)
+                draws[f"{measure}[{spec.name}={level}]"] = expit(logit)
+    return xr.Dataset(draws)
 
 
 def _flat_key_draws(trace: xr.DataTree, skip=frozenset()) -> xr.Dataset:

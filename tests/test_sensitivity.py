@@ -155,8 +155,8 @@ def test_power_scaling_uses_conditional_likelihood_only(sweep):
     only_table = trace.copy()
     only_table["log_likelihood"] = trace["log_likelihood"].to_dataset()[["table"]]
     doubled = trace.copy()
-    doubled["log_likelihood"] = trace["log_likelihood"].to_dataset().assign(
-        extra=trace["log_likelihood"]["table"]
+    doubled["log_likelihood"] = (
+        trace["log_likelihood"].to_dataset().assign(extra=trace["log_likelihood"]["table"])
     )
     expected = power_scaling_summary(only_table)
     pd.testing.assert_frame_equal(power_scaling_summary(doubled), expected)
@@ -261,9 +261,10 @@ def test_cochrane_vague_widens_correlation_interval(sweep):
     vague = sensitivity_analysis(DATASET, ["cochrane-vague"], progressbar=False, **SAMPLER)
     assert vague.compilations + vague.cache_loads <= 1
     rows = pd.concat([result.table, vague.table]).set_index(["prior_set", "quantity"])
-    assert rows.loc[("cochrane-vague", "rho"), "lower"] < rows.loc[
-        ("weakly-informative", "rho"), "lower"
-    ]
+    assert (
+        rows.loc[("cochrane-vague", "rho"), "lower"]
+        < rows.loc[("weakly-informative", "rho"), "lower"]
+    )
 
 
 @pytest.mark.slow
@@ -285,6 +286,13 @@ def test_sweep_takes_regression_builder():
     quantities = set(result.table["quantity"])
     assert {"sensitivity", "rho"} <= quantities
     assert any(name.startswith("beta_free[") for name in quantities)
+    for level in ("CT", "LAG", "MRI"):
+        assert f"sensitivity[modality={level}]" in quantities, level
+    rows = result.table.set_index(["prior_set", "quantity"])
+    # CT is the reference level, so its row equals the reference-profile row.
+    assert rows.loc[("metabayesdta", "sensitivity[modality=CT]"), "median"] == pytest.approx(
+        rows.loc[("metabayesdta", "sensitivity"), "median"]
+    )
     spec = read_spec(result.traces["metabayesdta"])
     assert spec["kind"] == "regression"
     assert spec["priors"]["tau_sens"] == {"dist": "HalfNormal", "sigma": 1.0}
