@@ -161,9 +161,11 @@ def _model_choice(args):
 
 
 def _shown_quantities(result) -> list[str]:
+    """Return the key quantities, then the per-level and per-coefficient rows of a regression
+    (names with an element in brackets, such as ``sensitivity[modality=MRI]``)."""
     available = list(dict.fromkeys(result.table["quantity"]))
-    regression_terms = [name for name in available if name.startswith("beta_free[")]
-    return [name for name in CLI_QUANTITIES if name in available] + regression_terms
+    elements = [name for name in available if "[" in name]
+    return [name for name in CLI_QUANTITIES if name in available] + elements
 
 
 def _write_outputs(out: Path, result) -> None:
