@@ -253,18 +253,25 @@ def test_cli_rejects_unknown_prior_set(capfd):
 
 
 @pytest.mark.slow
-def test_cochrane_vague_widens_correlation_interval(sweep):
-    """Other families compile once more. The uniform correlation prior and vague precisions
-    of cochrane-vague let rho reach further towards -1 than LKJ(2): its 2.5% quantile lies
-    lower than under the default set (Monte Carlo error of that quantile is about 0.03)."""
+def test_cochrane_vague_moves_correlation_to_boundary(sweep):
+    """Other families compile once more. The uniform correlation prior and vague precisions of
+    cochrane-vague let rho drift towards -1, where lme4 puts it. Over two seeds its median was
+    0.14 to 0.18 below the default set's (Monte Carlo standard error about 0.03), so the test
+    asks for 0.07. Across the named sets the rho medians then span more than 0.25 while the
+    pooled sensitivity medians stay within 0.03."""
     result, _ = sweep
     vague = sensitivity_analysis(DATASET, ["cochrane-vague"], progressbar=False, **SAMPLER)
     assert vague.compilations + vague.cache_loads <= 1
-    rows = pd.concat([result.table, vague.table]).set_index(["prior_set", "quantity"])
-    assert (
-        rows.loc[("cochrane-vague", "rho"), "lower"]
-        < rows.loc[("weakly-informative", "rho"), "lower"]
-    )
+
+    table = pd.concat([result.table, vague.table])
+    rows = table.set_index(["prior_set", "quantity"])
+    vague_rho = rows.loc[("cochrane-vague", "rho"), "median"]
+    default_rho = rows.loc[("weakly-informative", "rho"), "median"]
+    assert vague_rho < default_rho - 0.07
+
+    medians = table.pivot(index="prior_set", columns="quantity", values="median")
+    assert np.ptp(medians["rho"]) > 0.25
+    assert np.ptp(medians["sensitivity"]) < 0.03
 
 
 @pytest.mark.slow
