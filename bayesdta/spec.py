@@ -100,13 +100,15 @@ class ModelSpec:
     """The model: bivariate, or meta-regression on study-level covariates.
 
     ``acts_on`` maps a covariate to ``"both"``, ``"sensitivity"`` or ``"specificity"``
-    (``"both"`` when not given). ``covariance = "separate"`` gives each level of
-    ``covariance_by`` its own between-study covariance.
+    (``"both"`` when not given). ``reference`` maps a categorical covariate to its reference
+    level (by default the first level in sorted order). ``covariance = "separate"`` gives
+    each level of ``covariance_by`` its own between-study covariance.
     """
 
     kind: str = "bivariate"
     covariates: list[str] = field(default_factory=list)
     acts_on: dict[str, str] = field(default_factory=dict)
+    reference: dict[str, str] = field(default_factory=dict)
     covariance: str = "shared"
     covariance_by: str | None = None
     parametrization: str = "auto"
@@ -349,6 +351,7 @@ _TYPES: dict[str, str] = {
     "model.kind": "string",
     "model.covariates": "list of strings",
     "model.acts_on": "table of strings",
+    "model.reference": "table of strings",
     "model.covariance": "string",
     "model.covariance_by": "string",
     "model.parametrization": "string",
@@ -485,6 +488,12 @@ def _check_model(model: ModelSpec) -> list[str]:
                 f"{', '.join(model.covariates) or '(none)'}"
             )
         problems += _choice(f"model.acts_on.{name}", target, ACTS_ON)
+    for name in model.reference:
+        if name not in model.covariates:
+            problems.append(
+                f"key 'model.reference.{name}' names no covariate; covariates are: "
+                f"{', '.join(model.covariates) or '(none)'}"
+            )
     if model.covariance == "separate" and model.covariance_by is None:
         problems.append("model.covariance 'separate' needs 'model.covariance_by', a covariate name")
     if model.covariance_by is not None and model.covariance_by not in model.covariates:
@@ -566,20 +575,29 @@ def _check_report(report: ReportSpec) -> list[str]:
 
 
 def _check_data(spec: AnalysisSpec) -> list[str]:
+    from .covariates import level_values
     from .studytable import read_studies
 
     table = read_studies(
         spec.data_source(), spec.data.columns or None, keep_duplicates=spec.data.keep_duplicates
     )
     missing = [name for name in spec.model.covariates if name not in table.covariates]
-    if not missing:
-        return []
     source = spec.data.path or spec.data.dataset
-    return [
+    problems = [
         f"key 'model.covariates': {name!r} is not a column of {source}; "
         f"covariate columns are: {', '.join(table.covariates) or '(none)'}"
         for name in missing
     ]
+    for name, level in spec.model.reference.items():
+        if name not in table.covariates:
+            continue
+        levels = sorted(set(level_values(table.frame[name].dropna())))
+        if level not in levels:
+            problems.append(
+                f"key 'model.reference.{name}' is {level!r}, not a level of {name}; "
+                f"valid values are: {', '.join(levels)}"
+            )
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -732,6 +750,11 @@ def _model_spec_from_record(recorded: dict) -> ModelSpec:
             covariate["name"]: _MARGIN_NAMES[covariate["margin"]]
             for covariate in covariates
             if covariate["margin"] != "both"
+        },
+        reference={
+            covariate["name"]: covariate["reference"]
+            for covariate in covariates
+            if covariate.get("reference") is not None
         },
         covariance="separate" if grouping else "shared",
         covariance_by=grouping,

@@ -406,3 +406,15 @@ def test_regression_spec_from_trace(tmp_path):
     assert loaded.model.covariates == ["modality"]
     assert loaded.model.acts_on == {"modality": "sensitivity"}
     assert loaded.model.covariance == "shared"
+
+
+def test_reference_level_checked(tmp_path):
+    text = VALID + '\n[model.reference]\nmodality = "PET"\nyear = "2000"\n'
+
+    with pytest.warns(UserWarning, match="appear on several rows"):
+        problems = problems_of(write(tmp_path, text))
+
+    assert len(problems) == 2
+    assert "key 'model.reference.year' names no covariate" in problems[0]
+    assert "key 'model.reference.modality' is 'PET', not a level of modality" in problems[1]
+    assert "valid values are: CT, LAG, MRI" in problems[1]

@@ -46,10 +46,16 @@ def builder_of(spec: AnalysisSpec):
 
         return build_bivariate_model, {"parametrization": spec.model.parametrization}
 
+    from ..covariates import Covariate
     from ..models.regression import build_regression_model
 
     requests = [
-        f"{name}:{_MARGINS[spec.model.acts_on.get(name, 'both')]}" for name in spec.model.covariates
+        Covariate(
+            name,
+            margin=_MARGINS[spec.model.acts_on.get(name, "both")],
+            reference=spec.model.reference.get(name),
+        )
+        for name in spec.model.covariates
     ]
     separate = spec.model.covariance_by if spec.model.covariance == "separate" else None
     kwargs = {

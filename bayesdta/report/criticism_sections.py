@@ -74,7 +74,7 @@ def prior_sensitivity_section(trace: xr.DataTree, spec: AnalysisSpec) -> Section
             result.table,
         ),
     ]
-    fig = plot_prior_sensitivity(result, fig=MatplotlibFigure(figsize=(9, 5), layout="constrained"))
+    fig = plot_prior_sensitivity(result, fig=MatplotlibFigure(figsize=(9, 5)))
     blocks.append(
         figure_from_matplotlib(
             fig,
