@@ -182,3 +182,18 @@ def test_marginal_uses_study_means_and_covariances():
         )
         assert float(values[0, 1, i]) == pytest.approx(float(alone), abs=1e-12)
     assert study_means(posterior.drop_vars(["study_tau", "study_rho"]), "regression") is None
+
+
+def test_influence_plots(outlier_influence):
+    import matplotlib.pyplot as plt
+
+    from bayesdta.plots.diagnostics import plot_influence, plot_pareto_k
+
+    _, _, table, _, _ = outlier_influence
+    figure = plot_influence(table)
+    assert len(figure.axes) == 2
+    assert figure.axes[0].get_xlabel() == "Change of pooled sensitivity without the study"
+    ax = plot_pareto_k(table)
+    assert ax.get_ylabel() == "Pareto k"
+    assert len(ax.get_xticks()) == len(table)
+    plt.close("all")
