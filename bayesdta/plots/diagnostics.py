@@ -59,9 +59,11 @@ def plot_ppc(table: pd.DataFrame, fig: Figure | None = None, **kwargs) -> Figure
     fig = _new_figure(fig, len(table))
     axes = fig.subplots(1, 2, sharey=True)
     positions = np.arange(len(table))[::-1]
-    outlier = table["outlier"].to_numpy(dtype=bool)
     prob = table.attrs.get("prob", 0.95)
+    alpha = table.attrs.get("alpha", 0.01)
     for ax, measure in zip(axes, _MEASURES, strict=True):
+        # Mark the margin whose tail probability flagged the study, not both margins.
+        outlier = (table[f"ppc_p_{measure}"] < alpha).to_numpy(dtype=bool)
         predicted = table[f"predicted_{measure}"].to_numpy()
         errors = np.vstack(
             [
@@ -82,7 +84,7 @@ def plot_ppc(table: pd.DataFrame, fig: Figure | None = None, **kwargs) -> Figure
             marker="D",
             s=22,
             zorder=4,
-            label="flagged outlier",
+            label=f"tail probability below {alpha:g}",
         )
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel(measure.capitalize())
