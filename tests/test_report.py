@@ -303,7 +303,9 @@ def test_regression_report_by_level(tmp_path):
         data=DataSpec(dataset="scheidler_lymph_nodes"),
         model=ModelSpec(kind="meta-regression", covariates=["modality"]),
         sampler=SamplerSpec(draws=300, tune=300, chains=2, seed=97),
-        report=ReportSpec(diagnostics=True),
+        report=ReportSpec(
+            diagnostics=True, prior_sensitivity=["weakly-informative", "metabayesdta"]
+        ),
         base_dir=tmp_path,
     )
     with pytest.warns(UserWarning, match="appear on several rows"):
@@ -314,6 +316,9 @@ def test_regression_report_by_level(tmp_path):
     keys = [section.key for section in report.sections]
     assert "subgroups" in keys
     assert "diagnostics" in keys
+    assert "prior-sensitivity" in keys
+    sweep = pd.read_csv(tmp_path / "out" / "tables" / "prior_sensitivity.csv")
+    assert "sensitivity[modality=MRI]" in set(sweep["quantity"])
     assert {path.stem for path in written["png"]} >= {
         "sroc",
         "forest_CT",

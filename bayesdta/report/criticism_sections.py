@@ -88,7 +88,8 @@ def prior_sensitivity_section(trace: xr.DataTree, spec: AnalysisSpec) -> Section
     return Section("prior-sensitivity", "Prior sensitivity", blocks)
 
 
-#: Quantities shown in the prior sensitivity table of the report; the CSV contains them all.
+#: Quantities shown in the prior sensitivity table of the report, with the per-level
+#: sensitivity and specificity of a meta-regression; the CSV contains them all.
 SENSITIVITY_QUANTITIES = (
     "sensitivity",
     "specificity",
@@ -101,7 +102,9 @@ SENSITIVITY_QUANTITIES = (
 
 
 def _sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
-    rows = table[table["quantity"].isin(SENSITIVITY_QUANTITIES)] if "quantity" in table else table
+    quantity = table["quantity"].astype(str)
+    per_level = quantity.str.startswith(("sensitivity[", "specificity["))
+    rows = table[quantity.isin(SENSITIVITY_QUANTITIES) | per_level]
     names = rows["label"] if "label" in rows else rows["quantity"]
     return pd.DataFrame(
         {
