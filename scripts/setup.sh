@@ -24,7 +24,8 @@ PY
 .venv/bin/python -m pip install --quiet -e ".${extra}"
 
 # The HTML report test opens the report in headless Chromium; install Debian's package when
-# it is missing. Installing needs root and apt-get; without them that test fails with this hint.
+# it is missing. Installing needs root and apt-get; without them this prints the command to
+# run as root, and that test fails until Chromium is installed.
 if [ -n "$extra" ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "setup: /usr/bin/chromium is missing; running apt-get update -qq && apt-get install -y -qq chromium"
