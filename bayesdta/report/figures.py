@@ -107,7 +107,8 @@ def sroc_figure(trace: xr.DataTree, prob: float = 0.95) -> Figure | None:
         caption = (
             f"SROC plot by {covariate}: for each level, its studies, its HSROC curve with the "
             f"pointwise {percent} credible band, its summary point with the {percent} "
-            f"credible region (dashed) and the {percent} prediction region (dotted)."
+            f"credible region (dashed) and the {percent} prediction region (dotted), with "
+            "any other covariate at its reference level."
         )
     return figure_from_matplotlib(fig, "sroc", caption)
 
