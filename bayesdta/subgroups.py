@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit
 
-from .covariates import Covariate, CovariateSpec, level_values
+from .covariates import Covariate, CovariateSpec, level_values, term_label
 from .derived import QUANTITY_LABELS, accuracy_measures
 from .errors import BayesDTAWarning
 from .intervals import interval_object
@@ -136,7 +136,7 @@ def level_logits(trace: xr.DataTree, covariate: str) -> xr.DataArray:
         if level == spec.reference:
             per_level.append(mu)
         else:
-            per_level.append(mu + beta.sel(covariate_level=f"{spec.name}[{level}]", drop=True))
+            per_level.append(mu + beta.sel(covariate_level=term_label(spec.name, level), drop=True))
     stacked = xr.concat(per_level, dim=pd.Index(list(spec.levels), name="level"))
     return stacked.transpose("chain", "draw", "level", "measure").rename("level_logit")
 

@@ -17,12 +17,16 @@ SEED = 11
 @functools.cache
 def regression_fit(
     dataset: str,
-    covariates: tuple[str, ...],
+    covariates: tuple,
     separate_covariance: str | None = None,
     draws: int = DRAWS,
     chains: int = CHAINS,
 ):
-    """Return ``(built, trace)`` of one meta-regression fit, made once per session."""
+    """Return ``(built, trace)`` of one meta-regression fit, made once per session.
+
+    ``covariates`` is a tuple of names or :class:`bayesdta.covariates.Covariate` objects,
+    which are hashable, so the tuple can key the cache.
+    """
     import bayesdta
     from bayesdta.models import build_regression_model
 
