@@ -112,6 +112,9 @@ def test_reference_profile_summary_and_trace_contract():
     summary = summarize(trace)
     assert {"sensitivity", "specificity", "predictive_sensitivity"} <= set(summary.index)
     assert trace["log_likelihood"]["table"].dims == ("chain", "draw", "study")
+    # study_mean lets fit() integrate each study's effects out for leave-one-study-out.
+    assert trace["posterior"]["study_mean"].dims[-2:] == ("study", "measure")
+    assert "table_marginal" in trace["log_likelihood"]
     assert "beta_free" in key_variables(trace)
     assert trace["posterior"]["beta"].dims[-2:] == ("covariate_level", "measure")
 

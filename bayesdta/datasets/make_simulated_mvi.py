@@ -12,9 +12,10 @@ Generating model (bivariate binomial-normal meta-regression, Chu & Cole 2006)::
     tp_i ~ Binomial(n1_i, expit(A_i)),   tn_i ~ Binomial(n0_i, expit(B_i))
 
 with the values below. ``MODALITY`` holds sensitivity and specificity of each modality under
-internal validation; they were chosen so that, with about 30% of studies externally
-validated, the modality values average to the published subgroup values (contrast-enhanced
-CT 0.84 and 0.83, pathology slides 0.91 and 0.90) and to about 0.81 and 0.82 overall.
+internal validation. About 30% of the studies of each modality are externally validated,
+and averaging the logits over both validation types gives the published subgroup values
+(contrast-enhanced CT 0.84 and 0.83, pathology slides 0.91 and 0.90) and about 0.81 and
+0.82 over all 52 studies.
 External validation lowers both logits and has a wider between-study covariance, which
 lowers the SROC AUC of external studies (the values at the bottom of this docstring are
 from :func:`generating_auc`).
