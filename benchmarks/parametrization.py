@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/parametrization.py [CSV ...]
+    python benchmarks/parametrization.py [--no-bundled] [CSV ...]
 
 Fits both forms to every bundled dataset (and to the given CSV files) with nutpie, 4 chains
 of 1000 warm-up and 1000 kept draws and seeds 1 and 2, and prints one JSON line per dataset
@@ -50,10 +50,12 @@ def measure(data, form: str, seed: int) -> dict:
     }
 
 
-def main(paths: list[str]) -> int:
+def main(argv: list[str]) -> int:
     """Print one JSON line per dataset."""
+    bundled = [] if "--no-bundled" in argv else list_datasets()
+    paths = [argument for argument in argv if argument != "--no-bundled"]
     warnings.simplefilter("ignore")
-    for data in [*list_datasets(), *paths]:
+    for data in [*bundled, *paths]:
         table = bayesdta.read_studies(data)
         line = {
             "data": str(data),

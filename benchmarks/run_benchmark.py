@@ -359,7 +359,7 @@ def main(argv=None) -> int:
     """Run the benchmark and write the JSON record and the results page."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, nargs="+", default=[52, 1000])
-    parser.add_argument("--samplers", nargs="+", default=["nutpie", "pymc", "numpyro"])
+    parser.add_argument("--samplers", nargs="*", default=["nutpie", "pymc", "numpyro"])
     parser.add_argument("--parametrizations", nargs="+", default=["centered", "noncentered"])
     parser.add_argument("--max-studies-other-samplers", type=int, default=52,
                         help="largest dataset run with the pymc and numpyro samplers (52)")
