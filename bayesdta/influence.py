@@ -28,7 +28,7 @@ import xarray as xr
 from scipy.special import expit, logsumexp
 
 from .errors import BayesDTAWarning
-from .marginal_likelihood import marginal_log_likelihood, study_means
+from .marginal_likelihood import add_marginal_log_likelihood, marginal_log_likelihood, study_means
 from .models.base import DTAModel
 from .studytable import StudyTable
 from .trace import read_spec, study_log_likelihood
@@ -46,9 +46,9 @@ _MEASURES = ("sensitivity", "specificity")
 def psis_loo(trace: xr.DataTree):
     """Run ArviZ PSIS-LOO on the per-study log-likelihood, one observation per study.
 
-    Uses ``table_marginal`` when the trace has it. Otherwise it uses the conditional
-    ``table`` and warns, because PSIS on the conditional log-likelihood gives high Pareto k
-    for nearly every study.
+    Adds ``table_marginal`` to the trace when the model allows it and uses it. Otherwise it
+    uses the conditional ``table`` and warns, because PSIS on the conditional log-likelihood
+    gives high Pareto k for nearly every study.
 
     Returns
     -------
@@ -56,6 +56,7 @@ def psis_loo(trace: xr.DataTree):
         Pointwise, with ``pareto_k``, ``elpd_i`` and ``log_weights`` on the ``study`` dim.
     """
     var_name = "table_marginal"
+    add_marginal_log_likelihood(trace)
     if var_name not in trace["log_likelihood"]:
         warnings.warn(
             "this trace has no marginal per-study log-likelihood ('table_marginal'); PSIS-LOO "

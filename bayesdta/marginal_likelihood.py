@@ -16,6 +16,7 @@ Biometrika 81:624-629; the same scheme as ``glmer(nAGQ > 1)`` in lme4).
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -25,6 +26,7 @@ from scipy.special import expit, gammaln, log_expit
 from .studytable import StudyTable
 
 __all__ = [
+    "add_marginal_log_likelihood",
     "marginal_log_likelihood",
     "marginal_study_log_likelihood",
     "study_means",
@@ -305,3 +307,27 @@ def _with_study(values: xr.DataArray, study: dict) -> xr.DataArray:
     if "study" in values.dims:
         return values.assign_coords(study)
     return values.expand_dims(study)
+
+
+def add_marginal_log_likelihood(trace: xr.DataTree) -> xr.DataTree:
+    """Add ``log_likelihood["table_marginal"]`` to ``trace`` in place, and return it.
+
+    Nothing is added when the trace already has it or when its model has no bivariate
+    normal study effects to integrate out (see :func:`study_means`).
+    """
+    from .trace import SPEC_ATTR, table_from_trace
+
+    group = trace["log_likelihood"].to_dataset()
+    if "table_marginal" in group:
+        return trace
+
+    posterior = trace["posterior"].to_dataset()
+    kind = json.loads(trace.attrs.get(SPEC_ATTR, "{}")).get("kind", "bivariate")
+    means = study_means(posterior, kind)
+    if means is None:
+        logger.info("this model has no bivariate normal study effects; no marginal likelihood")
+        return trace
+
+    marginal = marginal_study_log_likelihood(posterior, table_from_trace(trace), mu=means)
+    trace["log_likelihood"] = group.assign(table_marginal=marginal)
+    return trace

@@ -28,6 +28,7 @@ from .covariates import Covariate, CovariateSpec, level_values, term_label
 from .derived import QUANTITY_LABELS, accuracy_measures
 from .errors import BayesDTAWarning
 from .intervals import interval_object
+from .marginal_likelihood import add_marginal_log_likelihood
 from .models.base import MEASURES
 from .summary import SUMMARY_COLUMNS, summarize_draws
 from .trace import read_spec
@@ -449,6 +450,8 @@ def compare_loo(traces: Mapping[str, xr.DataTree], var_name: str | None = None) 
     UserWarning
         From ArviZ, when Pareto k values are high.
     """
+    for trace in traces.values():
+        add_marginal_log_likelihood(trace)
     if var_name is None:
         choices = {_loo_variable(trace) for trace in traces.values()}
         var_name = "table_marginal" if choices == {"table_marginal"} else "table"

@@ -118,16 +118,39 @@ def finish_trace(trace: xr.DataTree, built, sampler_settings: dict) -> xr.DataTr
 
 
 def _log_likelihood_group(posterior: xr.Dataset, built) -> xr.Dataset:
-    """Return ``table`` (conditional on the study effects) and, where the model's study
-    means are known, ``table_marginal`` (study effects integrated out, for leave-one-study-out).
-    """
-    from .marginal_likelihood import marginal_study_log_likelihood, study_means
+    """Return ``table``, the per-study log-likelihood conditional on the study effects.
 
-    group = study_log_likelihood(posterior["study_logit"], built.table).to_dataset()
-    means = study_means(posterior, built.kind)
-    if means is not None:
-        group["table_marginal"] = marginal_study_log_likelihood(posterior, built.table, mu=means)
-    return group
+    The marginal version (study effects integrated out), which leave-one-study-out needs,
+    costs seconds per fit, so :func:`bayesdta.marginal_likelihood.add_marginal_log_likelihood`
+    adds it on request.
+    """
+    return study_log_likelihood(posterior["study_logit"], built.table).to_dataset()
+
+
+def table_from_trace(trace: xr.DataTree) -> StudyTable:
+    """Rebuild the :class:`StudyTable` a trace was fitted to from its data groups."""
+    import pandas as pd
+
+    observed = trace["observed_data"]
+    constant = trace["constant_data"]
+    frame = pd.DataFrame(
+        {
+            "study": [str(label) for label in constant["study_label"].values],
+            "tp": observed["tp"].values.astype(np.int64),
+            "fp": constant["fp"].values.astype(np.int64),
+            "fn": constant["fn"].values.astype(np.int64),
+            "tn": observed["tn"].values.astype(np.int64),
+        }
+    )
+    covariates = []
+    for name in constant.data_vars:
+        if name.startswith("covariate_"):
+            covariates.append(name.removeprefix("covariate_"))
+            frame[covariates[-1]] = constant[name].values
+    source = read_spec(trace).get("data", {}).get("source", "trace")
+    ids = tuple(str(study) for study in observed["study"].values)
+    rows = tuple(int(row) for row in constant["row"].values)
+    return StudyTable(frame, tuple(covariates), source, ids, rows)
 
 
 def read_spec(trace: xr.DataTree) -> dict:

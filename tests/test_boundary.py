@@ -14,6 +14,7 @@ import bayesdta
 from bayesdta.boundary import boundary_findings, build_few_studies_model, separated_margins
 from bayesdta.cli.main import main
 from bayesdta.convergence import convergence_report
+from bayesdta.marginal_likelihood import add_marginal_log_likelihood
 
 from .diagnostics_fits import SEPARATED, separated_fit, three_study_fit
 
@@ -67,7 +68,7 @@ def test_few_studies_fit_reports_fixed_correlation():
     assert np.all(rho == 0.0)
     report = convergence_report(trace)
     assert "rho" not in report.table.index
-    assert "table_marginal" in trace["log_likelihood"]
+    assert "table_marginal" in add_marginal_log_likelihood(trace)["log_likelihood"]
     checks = {f.check for f in boundary_findings(trace)}
     assert "few_studies" in checks
     assert "correlation_at_boundary" not in checks

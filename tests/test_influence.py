@@ -10,7 +10,7 @@ from scipy.stats import binom
 
 from bayesdta import sampling
 from bayesdta.influence import leave_one_study_out, zero_study_counts
-from bayesdta.marginal_likelihood import marginal_log_likelihood
+from bayesdta.marginal_likelihood import add_marginal_log_likelihood, marginal_log_likelihood
 
 from .diagnostics_fits import OUTLIER_STUDY, simulated_fit
 
@@ -60,9 +60,9 @@ def test_marginal_likelihood_broadcasts_study_means():
         assert together[0, i] == pytest.approx(alone, abs=1e-12)
 
 
-def test_trace_stores_marginal_log_likelihood():
+def test_trace_gains_marginal_log_likelihood():
     _, trace = simulated_fit(False)
-    group = trace["log_likelihood"]
+    group = add_marginal_log_likelihood(trace)["log_likelihood"]
     assert "table_marginal" in group
     assert group["table_marginal"].dims == ("chain", "draw", "study")
     # The marginal density integrates the study effects out, so it is below the
@@ -76,6 +76,7 @@ def test_marginal_loo_keeps_pareto_k_low():
     import arviz as az
 
     _, trace = simulated_fit(False)
+    add_marginal_log_likelihood(trace)
     marginal = az.loo(trace, pointwise=True, var_name="table_marginal").pareto_k.values
     conditional = az.loo(trace, pointwise=True, var_name="table").pareto_k.values
     assert np.mean(marginal > 0.7) <= 0.1
