@@ -191,7 +191,8 @@ def check_convergence(trace: xr.DataTree, warn: bool = True) -> list[str]:
     ----------
     trace : xarray.DataTree
     warn : bool, default True
-        Also issue each message as a :class:`~bayesdta.errors.ConvergenceWarning`.
+        Issue each message as a :class:`~bayesdta.errors.ConvergenceWarning`; otherwise
+        only log it, so that the command line does not print it twice.
 
     Returns
     -------
@@ -200,9 +201,10 @@ def check_convergence(trace: xr.DataTree, warn: bool = True) -> list[str]:
     """
     messages = [problem.describe() for problem in convergence_problems(convergence_numbers(trace))]
     for message in messages:
-        logger.warning(message)
         if warn:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        else:
+            logger.info(message)
     return messages
 
 
