@@ -64,11 +64,14 @@ def write_analysis_figures(trace, out: Path, prob: float = 0.95) -> list[Path]:
     n_tables = trace["observed_data"].sizes["study"]
 
     # Figure objects without pyplot: no GUI backend is needed and nothing stays open.
+    # A meta-regression's summary point, curve and pooled rows belong to the reference
+    # profile only; the per-level plots (sroc_by_<covariate>) show every level.
+    scope = ", reference profile" if spec.get("kind") == "regression" else ""
     sroc_figure = Figure(figsize=(6.4, 7.6), layout="constrained")
     ax = plot_sroc(trace, ax=sroc_figure.add_subplot(), prob=prob)
-    ax.set_title(f"SROC: {source} ({n_tables} tables)", fontsize="medium")
+    ax.set_title(f"SROC: {source} ({n_tables} tables{scope})", fontsize="medium")
     forest_figure = plot_forest(trace, fig=Figure(figsize=forest_figure_size(trace)), prob=prob)
-    forest_figure.suptitle(f"{source} ({n_tables} tables)", fontsize="medium")
+    forest_figure.suptitle(f"{source} ({n_tables} tables{scope})", fontsize="medium")
 
     written = []
     for stem, figure in (("sroc", sroc_figure), ("forest", forest_figure)):
