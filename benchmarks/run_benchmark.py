@@ -18,7 +18,7 @@ measures bayesdta on the same file in the same sitting:
 - the smallest rank-normalized bulk ESS over ``mu`` (2), ``tau`` (2) and ``rho``, as
   ``analyze --json`` reports it, and that ESS per second of end-to-end time;
 - a prior sensitivity sweep over 8 prior sets and, when ``bayesdta.influence`` exists,
-  leave-one-study-out refits, each relative to one fit.
+  exact leave-one-study-out refits of every study, each relative to one fit.
 
 Every fit uses 4 chains with 1000 warm-up and 1000 kept draws, as the peers script does.
 Timings on a shared machine vary from run to run, so compare within one run, as ratios.
@@ -216,6 +216,34 @@ def run_sweep(csv: Path, environment) -> dict | None:
     return json.loads(output.strip().splitlines()[-1])
 
 
+LEAVE_ONE_OUT = f"""
+import json, sys, time, warnings
+import bayesdta
+from bayesdta.influence import leave_one_study_out
+warnings.simplefilter("ignore")
+csv = sys.argv[1]
+settings = dict(draws={DRAWS}, tune={TUNE}, chains={CHAINS}, seed={SEED})
+built = bayesdta.build_bivariate_model(csv)
+started = time.perf_counter()
+trace = bayesdta.fit(built, progressbar=False, **settings)
+one_fit = time.perf_counter() - started
+studies = [str(study) for study in trace["observed_data"]["study"].values]
+started = time.perf_counter()
+table = leave_one_study_out(trace, built, force_refit=studies)
+refits = time.perf_counter() - started
+print(json.dumps({{"one_fit": one_fit, "refits": refits, "studies": len(studies),
+                  "refitted": int((table["method"] == "refit").sum())}}))
+"""
+
+
+def run_leave_one_out(csv: Path, environment) -> dict | None:
+    """Time exact leave-one-study-out refits of every study against one fit."""
+    if not influence_available():
+        return None
+    _, _, output = _timed_child([PYTHON, "-c", LEAVE_ONE_OUT, str(csv)], environment)
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def influence_available() -> bool:
     """Return whether the leave-one-study-out module exists in this checkout."""
     try:
@@ -291,6 +319,10 @@ def measure(studies: int, args, work: Path) -> dict:
     if studies <= args.max_studies_sweep:
         print(f"[{studies}] prior sweep", file=sys.stderr)
         result["sweep"] = run_sweep(csv, cache_environment(work / f"cache_{studies}_sweep"))
+        print(f"[{studies}] leave-one-study-out refits", file=sys.stderr)
+        result["leave_one_out"] = run_leave_one_out(
+            csv, cache_environment(work / f"cache_{studies}_sweep")
+        )
     return result
 
 
@@ -351,6 +383,15 @@ def render_tables(record: dict) -> str:
                 f"Prior sweep over {sweep['prior_sets']} sets: {sweep['sweep']:.1f} s against "
                 f"{sweep['one_fit']:.1f} s for one fit ({ratio:.1f} x), "
                 f"{sweep['compilations']} compilations.",
+            ]
+        refits = run.get("leave_one_out")
+        if refits:
+            ratio = refits["refits"] / refits["one_fit"]
+            lines += [
+                "",
+                f"Leave-one-study-out: {refits['refitted']} exact refits in "
+                f"{refits['refits']:.1f} s against {refits['one_fit']:.1f} s for one fit "
+                f"({ratio:.1f} x).",
             ]
     return "\n".join(lines)
 
