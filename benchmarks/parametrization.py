@@ -5,10 +5,11 @@ Usage::
     python benchmarks/parametrization.py [--no-bundled] [CSV ...]
 
 Fits both forms to every bundled dataset (and to the given CSV files) with nutpie, 4 chains
-of 1000 warm-up and 1000 kept draws and seeds 1 and 2, and prints one JSON line per dataset
-with the median within-study logit SD that ``choose_parametrization`` uses, the form it
-chooses, and for each form the smallest bulk ESS over ``mu``, ``tau`` and ``rho``, that ESS
-per 1000 gradient evaluations and per second of sampling, and the divergences. ESS per
+of 1000 warm-up and 1000 kept draws and seeds 1 and 2. For each dataset it prints one JSON
+line with the median within-study logit SD that ``choose_parametrization`` uses and the form
+it chooses. For each form the line holds the smallest bulk ESS over ``mu``, ``tau`` and
+``rho``, that ESS per 1000 gradient evaluations and per second of sampling, and the
+divergences, as means over the seeds. ESS per
 gradient evaluation does not depend on the load of the machine, so it decides ties.
 """
 

@@ -5,9 +5,9 @@ Usage::
     python benchmarks/run_benchmark.py [--studies 52 1000] [--skip-peers] [--output FILE]
 
 For each number of studies the script writes a simulated CSV (true values: logit
-sensitivity 1.4, logit specificity 1.5, between-study SDs 0.6 and 0.7, correlation -0.3),
-runs the JAGS and Stan fits of the peers script on it when that script is present, and then
-measures bayesdta on the same file in the same sitting:
+sensitivity 1.4, logit specificity 1.5, between-study SDs 0.6 and 0.7, correlation -0.3).
+It runs the JAGS and Stan fits of the peers script on that file when the script is present,
+and then measures bayesdta on the same file in the same sitting:
 
 - wall time of ``bayesdta analyze FILE --json`` in a fresh process, first with empty
   compilation caches (bayesdta's, PyTensor's and numba's, as on a fresh machine) and then
