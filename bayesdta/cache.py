@@ -157,13 +157,19 @@ def load_or_compile(built, compile_function):
     if path is None:
         return compile_function(built)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     key_text = _key_text(structure_key)
     loaded = _load(path, key_text, built.model)
     if loaded is not None:
         return loaded
 
-    with _entry_lock(path):
+    with contextlib.ExitStack() as stack:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(_entry_lock(path))
+        except OSError as error:
+            logger.warning("cannot use the compiled-model cache in %s (%s)", path.parent, error)
+            return compile_function(built)
+
         # Another process may have stored the entry while this one waited for the lock.
         loaded = _load(path, key_text, built.model)
         if loaded is not None:

@@ -201,3 +201,19 @@ def test_key_changes_with_structure(monkeypatch, tmp_path):
     assert cache.entry_path(centered.structure_key()) != cache.entry_path(
         noncentered.structure_key()
     )
+
+
+def test_unusable_folder_compiles_without_cache(monkeypatch, tmp_path):
+    # A cache folder below a regular file cannot be created; the fit must still get a model.
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    monkeypatch.setenv("BAYESDTA_CACHE_DIR", str(blocker / "compiled"))
+    built = build_bivariate_model(DATASET, parametrization="noncentered")
+    calls = []
+
+    def compile_function(model):
+        calls.append(model)
+        return "compiled without cache"
+
+    assert cache.load_or_compile(built, compile_function) == "compiled without cache"
+    assert len(calls) == 1
