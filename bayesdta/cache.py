@@ -7,10 +7,10 @@ again in every process. This module stores their machine code (numba's
 ``serialize_using_object_code``, the representation numba's own cache uses) together with
 the shapes and data layout nutpie needs, and rebuilds a ``CompiledPyMCModel`` from it.
 
-An entry is keyed by the model's :meth:`~bayesdta.models.base.DTAModel.structure_key` and
-by the versions of Python, bayesdta, PyMC, PyTensor, nutpie, numba, llvmlite and NumPy and
-the host CPU, because machine code is valid only for the code generator and CPU that made
-it. A change in any of them selects another entry, so stale code is never loaded.
+An entry is keyed by the model's :meth:`~bayesdta.models.base.DTAModel.structure_key`, the
+versions of Python, bayesdta, PyMC, PyTensor, nutpie, numba, llvmlite and NumPy, and the
+host CPU. Machine code is valid only for the code generator and CPU that made it, so a
+change in any of them selects another entry and stale code is never loaded.
 
 Safe with several processes: an entry is written to a temporary file in the cache folder
 and moved into place with :func:`os.replace`, so a reader sees a whole entry or none, and a
@@ -93,8 +93,8 @@ def _key_text(structure_key: str) -> str:
 
 
 def entry_path(structure_key: str) -> Path | None:
-    """Return the file that holds the entry for a model structure, or ``None`` if the cache
-    is off."""
+    """Return the file that contains the entry for a model structure, or ``None`` if the
+    cache is off."""
     folder = cache_dir()
     if folder is None:
         return None
@@ -256,13 +256,13 @@ def _callback_state(callback) -> dict[str, Any]:
 
     library = callback._library
     if library.has_dynamic_globals:
-        # Such code holds addresses of objects of the process that compiled it.
+        # Such code contains addresses of objects of the process that compiled it.
         raise ValueError("the compiled callback refers to objects of this process")
     if library._reload_init:
-        raise ValueError("the compiled callback needs initialisation code on reload")
+        raise ValueError("the compiled callback needs initialization code on reload")
 
-    # Each numba function has a global pointer to its Environment (constants it turns into
-    # Python objects); a reloaded library needs them set again, as numba's cache does.
+    # Each numba function has a global pointer to its Environment, the constants it turns
+    # into Python objects. A reloaded library needs them set again, as numba's cache does.
     environments = []
     for variable in library._final_module.global_variables:
         environment = lookup_environment(variable.name)
@@ -278,7 +278,7 @@ def _callback_state(callback) -> dict[str, Any]:
 
 
 class _LoadedCallback:
-    """A C callback loaded from the cache; stands in for a ``numba.cfunc`` result.
+    """A C callback loaded from the cache, used in place of a ``numba.cfunc`` result.
 
     nutpie reads only ``address``. The library and the environments are kept as
     attributes so that the code stays mapped and the environment pointers stay valid.
