@@ -7,8 +7,8 @@ again in every process. This module stores their machine code (numba's
 ``serialize_using_object_code``, the representation numba's own cache uses) together with
 the shapes and data layout nutpie needs, and rebuilds a ``CompiledPyMCModel`` from it.
 
-An entry is keyed by the model's :meth:`~bayesdta.models.base.DTAModel.structure_key`, the
-versions of Python, bayesdta, PyMC, PyTensor, nutpie, numba, llvmlite and NumPy, and the
+An entry is keyed by the model's :meth:`~bayesdta.models.base.DTAModel.cache_key` (its
+structure and a hash of its graph), and by the versions of Python, bayesdta, PyMC, PyTensor, nutpie, numba, llvmlite and NumPy, and the
 host CPU. Machine code is valid only for the code generator and CPU that made it, so a
 change in any of them selects another entry and stale code is never loaded.
 
@@ -152,7 +152,7 @@ def load_or_compile(built, compile_function):
     -------
     nutpie.compile_pymc.CompiledPyMCModel
     """
-    structure_key = built.structure_key()
+    structure_key = built.cache_key()
     path = entry_path(structure_key)
     if path is None:
         return compile_function(built)

@@ -150,7 +150,7 @@ def test_version_change_compiles_again(concurrent_runs, use_folder, monkeypatch)
     real_versions = cache.library_versions()
     changed = dict(real_versions, numba="0.0.0")
     monkeypatch.setattr(cache, "library_versions", lambda: changed)
-    stored_path = cache.entry_path(built.structure_key())
+    stored_path = cache.entry_path(built.cache_key())
 
     before = sampling.COMPILE_COUNT["nutpie"]
     sampling.compiled_model(built)
@@ -169,7 +169,7 @@ def test_version_change_compiles_again(concurrent_runs, use_folder, monkeypatch)
 
 def test_broken_entry_compiles_again(concurrent_runs, use_folder):
     built = build_bivariate_model(DATASET, parametrization="noncentered")
-    path = cache.entry_path(built.structure_key())
+    path = cache.entry_path(built.cache_key())
     path.write_bytes(b"not a pickle")
     calls = []
 
@@ -191,16 +191,37 @@ def test_broken_entry_compiles_again(concurrent_runs, use_folder):
 def test_empty_folder_setting_turns_cache_off(monkeypatch):
     monkeypatch.setenv("BAYESDTA_CACHE_DIR", "")
     built = build_bivariate_model(DATASET, parametrization="noncentered")
-    assert cache.entry_path(built.structure_key()) is None
+    assert cache.entry_path(built.cache_key()) is None
 
 
 def test_key_changes_with_structure(monkeypatch, tmp_path):
     monkeypatch.setenv("BAYESDTA_CACHE_DIR", str(tmp_path))
     centered = build_bivariate_model(DATASET, parametrization="centered")
     noncentered = build_bivariate_model(DATASET, parametrization="noncentered")
-    assert cache.entry_path(centered.structure_key()) != cache.entry_path(
-        noncentered.structure_key()
+    assert cache.entry_path(centered.cache_key()) != cache.entry_path(
+        noncentered.cache_key()
     )
+
+
+def test_key_changes_with_graph_not_values(monkeypatch, tmp_path):
+    """An edit of the model-building code that changes the graph but not the structure key
+    (kind, form, prior families, size) must select another entry, while other data and
+    hyperparameter values of the same graph must share one."""
+    import pymc as pm
+
+    monkeypatch.setenv("BAYESDTA_CACHE_DIR", str(tmp_path))
+    built = build_bivariate_model(DATASET, parametrization="centered")
+    tighter = build_bivariate_model(
+        DATASET, parametrization="centered",
+        priors={"tau_sens": {"dist": "HalfNormal", "sigma": 0.5}},
+    )
+    assert cache.entry_path(built.cache_key()) == cache.entry_path(tighter.cache_key())
+
+    edited = build_bivariate_model(DATASET, parametrization="centered")
+    with edited.model:
+        pm.Deterministic("extra", edited.model["mu"] * 2.0)
+    assert edited.structure_key() == built.structure_key()
+    assert cache.entry_path(edited.cache_key()) != cache.entry_path(built.cache_key())
 
 
 def test_unusable_folder_compiles_without_cache(monkeypatch, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -64,6 +65,24 @@ class DTAModel:
             },
             sort_keys=True,
         )
+
+    def graph_fingerprint(self) -> str:
+        """Return a SHA-256 hash of the model's log-density and deterministic graphs.
+
+        The printed graph names every operation and every data and hyperparameter input, but
+        not their values, so it changes exactly when the code that builds the model changes
+        what it computes. The on-disk cache of compiled models keys on it, because a
+        version number does not change between edits of an unreleased checkout.
+        """
+        import pytensor
+
+        outputs = [self.model.logp(), *self.model.deterministics]
+        text = pytensor.printing.debugprint(outputs, file="str", print_type=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def cache_key(self) -> str:
+        """Return the key of the on-disk compiled-model cache: the structure and the graph."""
+        return f"{self.structure_key()}\ngraph {self.graph_fingerprint()}"
 
     def spec(self) -> dict:
         """Return the analysis specification recorded in the trace attributes."""
