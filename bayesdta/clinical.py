@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import expit
 
 from .derived import accuracy_measures
 
@@ -55,8 +56,10 @@ def post_test_probability(pretest, likelihood_ratio):
     >>> round(post_test_probability(0.2, 4.0), 4)
     0.5
     """
-    odds = likelihood_ratio * pretest / (1.0 - pretest)
-    return odds / (1.0 + odds)
+    # On the log-odds scale, so that an infinite LR gives 1 and a zero LR gives 0, not NaN.
+    with np.errstate(divide="ignore"):
+        log_odds = np.log(likelihood_ratio) + np.log(pretest) - np.log1p(-pretest)
+    return expit(log_odds)
 
 
 def check_prevalences(prevalences: Iterable[float]) -> list[float]:

@@ -213,3 +213,14 @@ def test_analyze_rejects_bad_prevalence(capsys):
         status = main(["analyze", "auditc", "--prevalence", "0.1,1.5", "--json"])
     assert status == 2
     assert "invalid: ['1.5']" in capsys.readouterr().err
+
+
+def test_post_test_probability_at_extreme_ratios():
+    """Bayes' theorem in odds form at its limits: an infinite LR+ makes disease certain and
+    a zero LR- rules it out, at any pre-test probability strictly inside (0, 1)."""
+    import numpy as np
+
+    from bayesdta.clinical import post_test_probability
+
+    assert post_test_probability(0.5, np.inf) == 1.0
+    assert post_test_probability(0.3, 0.0) == 0.0
