@@ -98,6 +98,34 @@ def resolve_columns(
             )
         resolved[canonical] = matches[0] if matches else None
 
+    problems += _shared_columns(resolved)
+    problems += _leftover_cell_names(present, resolved)
     if problems:
         raise StudyDataError(problems, source)
     return resolved
+
+
+def _shared_columns(resolved: dict[str, str | None]) -> list[DataProblem]:
+    users: dict[str, list[str]] = {}
+    for canonical, column in resolved.items():
+        if column is not None:
+            users.setdefault(column, []).append(canonical)
+    return [
+        DataProblem(f"column {column!r} is used for {cells}; each cell needs its own column")
+        for column, cells in users.items()
+        if len(cells) > 1
+    ]
+
+
+def _leftover_cell_names(present: list[str], resolved: dict[str, str | None]) -> list[DataProblem]:
+    """Reject a column named like a cell (``tp``, ``study``, ...) that the mapping left unused,
+    because it would otherwise be kept as a covariate under a name that the counts use."""
+    used = {column for column in resolved.values() if column is not None}
+    return [
+        DataProblem(
+            f"column {column!r} is not used, because the mapping sends {column.lower()!r} to "
+            f"{resolved[column.lower()]!r}; drop or rename column {column!r}"
+        )
+        for column in present
+        if column.lower() in resolved and column not in used
+    ]

@@ -19,6 +19,9 @@ __all__ = ["check_counts", "check_duplicates", "check_study_count", "warn_about_
 
 logger = logging.getLogger(__name__)
 
+#: Largest count accepted: 2^53, above which float64 parsing loses whole numbers.
+MAX_COUNT = 2**53
+
 #: Below this many studies the between-study parameters rest mostly on the prior.
 FEW_STUDIES = 5
 
@@ -79,6 +82,8 @@ def _count_rule(original: object, number: float) -> str | None:
         return "count is not finite"
     if number < 0:
         return "count is negative; counts must be 0 or more"
+    if number > MAX_COUNT:
+        return f"count is larger than {MAX_COUNT:,}, the largest whole number stored exactly"
     if number != np.floor(number):
         return "count is not a whole number"
     return None

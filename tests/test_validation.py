@@ -172,3 +172,22 @@ def test_excel_input(tmp_path):
 def test_missing_file_named():
     with pytest.raises(FileNotFoundError, match="neither a file nor a bundled dataset"):
         read_studies("no_such_file.csv")
+
+
+def test_leftover_cell_column_rejected():
+    """A mapped cell must not leave a plain-named count column behind as a covariate."""
+    data = frame("study,tp,tp_corrected,fp,fn,tn\nA,5,6,1,2,9\nB,6,7,2,1,8\n")
+    with pytest.raises(StudyDataError, match="column 'tp' is not used"):
+        read_studies(data, columns={"tp": "tp_corrected"})
+
+
+def test_one_column_for_two_cells_rejected():
+    data = frame("study,tp,fp,fn,tn\nA,5,1,2,9\nB,6,2,1,8\n")
+    with pytest.raises(StudyDataError, match="column 'fp' is used for"):
+        read_studies(data, columns={"tp": "fp"})
+
+
+def test_count_beyond_exact_float_rejected():
+    (problem,) = problems_of("study,tp,fp,fn,tn\nA,9223372036854775808,1,2,9\n" + GOOD_ROWS)
+    assert (problem.row, problem.column) == (1, "tp")
+    assert "larger than" in problem.rule
