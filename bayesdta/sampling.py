@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import xarray as xr
 
 from .cache import load_or_compile
 from .convergence import check_convergence
+from .errors import BayesDTAWarning
 from .models.base import DTAModel
 from .trace import finish_trace
 
@@ -155,6 +157,16 @@ def fit(
             raise ValueError(f"{name} must be a positive whole number, got {value!r}")
     if not 0 < target_accept < 1:
         raise ValueError(f"target_accept must lie in (0, 1), got {target_accept!r}")
+    if seed is not None and (int(seed) != seed or not 0 <= seed < 2**63):
+        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+
+    if chains < 2:
+        warnings.warn(
+            "one chain: R-hat needs at least two chains and is reported as NaN (null in "
+            "JSON); use 4 chains for results you report",
+            BayesDTAWarning,
+            stacklevel=2,
+        )
 
     started = time.perf_counter()
     args = (built, int(draws), int(tune), int(chains), seed, target_accept, progressbar)

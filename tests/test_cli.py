@@ -86,3 +86,23 @@ def test_text_output_in_process(capsys):
     assert status == 0
     assert "Pooled sensitivity" in output
     assert "convergence: max R-hat" in output
+
+
+def test_bad_options_rejected_before_fitting(tmp_path):
+    existing = tmp_path / "afile"
+    existing.write_text("")
+    result = run_cli("analyze", "auditc", "--seed", "-1", "--prob", "1.5", "--out", str(existing))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "--prob must lie strictly between 0 and 1, got 1.5" in result.stderr
+    assert "--seed must be a whole number" in result.stderr
+    assert "is an existing file" in result.stderr
+
+
+def test_single_chain_json_is_strict(tmp_path):
+    result = run_cli("analyze", "auditc", "--chains", "1", "--draws", "100", "--tune", "100",
+                     "--seed", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(name))
+    assert payload["diagnostics"]["max_rhat"] is None
+    assert "R-hat needs at least two chains" in result.stderr

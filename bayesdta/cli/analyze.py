@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
+import math
 import time
 from pathlib import Path
 
-from .common import add_sampler_options, sampler_kwargs, stdout_to_stderr
+from .common import add_sampler_options, check_output_options, sampler_kwargs, stdout_to_stderr
 from .subgroup_output import add_covariate_options
 
 __all__ = ["add_parser", "run", "analysis_json", "format_summary"]
@@ -58,6 +58,7 @@ def run(args) -> int:
     from ..sroc import sroc_json
     from ..studytable import read_studies
 
+    check_output_options(args)
     table = read_studies(args.data, keep_duplicates=args.keep_duplicates)
     prevalences = parse_prevalences(args.prevalence) if args.prevalence else None
     started = time.perf_counter()
@@ -91,7 +92,7 @@ def run(args) -> int:
         output["post_test"] = post_test_json(trace, prevalences, args.prob)
         if regression is not None:
             output.update(subgroup_output.regression_json(trace, regression, args.prob))
-        print(json.dumps(output, indent=2))
+        print(json.dumps(_finite_or_null(output), indent=2, allow_nan=False))
     else:
         print(format_summary(summary, trace, table, elapsed))
         if regression is not None:
@@ -104,6 +105,17 @@ def run(args) -> int:
             )
             print("wrote " + ", ".join(path.name for path in review_figures) + f" to {args.out}")
     return 0
+
+
+def _finite_or_null(value):
+    """Replace NaN and infinite floats by None, so that the output is strict JSON."""
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_null(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def format_review_measures(table, trace, prevalences, prob: float) -> str:
@@ -184,7 +196,8 @@ def format_summary(summary, trace, table, elapsed: float) -> str:
     for row in summary.itertuples():
         lines.append(
             f"{row.label:<56} {_number(row.median):>8}  "
-            f"{_pair(row.eti_lower, row.eti_upper):>22}  {_pair(row.hdi_lower, row.hdi_upper):>18}  "
+            f"{_pair(row.eti_lower, row.eti_upper):>22}  "
+            f"{_pair(row.hdi_lower, row.hdi_upper):>18}  "
             f"{row.r_hat:>5.3f}  {row.ess_bulk:>5.0f}"
         )
     numbers = convergence_numbers(trace)

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 
-__all__ = ["add_sampler_options", "sampler_kwargs", "stdout_to_stderr"]
+__all__ = ["add_sampler_options", "check_output_options", "sampler_kwargs", "stdout_to_stderr"]
 
 
 def add_sampler_options(parser) -> None:
@@ -35,6 +35,22 @@ def add_sampler_options(parser) -> None:
         help="form of the study effects (auto: chosen from the study sizes)",
     )
     group.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def check_output_options(args) -> None:
+    """Reject --prob outside (0, 1), a --seed the samplers cannot take, and an --out path
+    that is an existing file, before anything is fitted."""
+    problems = []
+    prob = getattr(args, "prob", None)
+    if prob is not None and not 0 < prob < 1:
+        problems.append(f"--prob must lie strictly between 0 and 1, got {prob}")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        problems.append(f"--seed must be a whole number from 0 to 2**63 - 1, got {args.seed}")
+    out = getattr(args, "out", None)
+    if out is not None and out.exists() and not out.is_dir():
+        problems.append(f"--out {str(out)!r} is an existing file; give a folder name")
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def sampler_kwargs(args) -> dict:

@@ -12,7 +12,7 @@ import logging
 import sys
 import warnings
 
-from . import analyze, diagnose, report, quality, sensitivity
+from . import analyze, diagnose, quality, report, sensitivity
 
 __all__ = ["main", "build_parser"]
 
