@@ -346,7 +346,16 @@ def _resolve_one(
 
 
 def _is_numeric(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    """Return True for a numeric column, and for a text column whose non-missing values are
+    mostly numbers: such a column is a continuous covariate with a few bad cells (``not
+    reported`` in an age column), which must be reported, not turned into one level per value."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    present = values.dropna()
+    parsed = pd.to_numeric(present, errors="coerce")
+    return len(present) > 0 and parsed.notna().mean() >= 0.5
 
 
 def _resolve_continuous(
@@ -356,8 +365,9 @@ def _resolve_continuous(
     numbers = pd.to_numeric(frame[request.name], errors="coerce")
     problems = [
         DataProblem(
-            "value of a continuous covariate is not a number; give numbers, or pass "
-            "kind='categorical'",
+            "value of a continuous covariate is not a number; give a number or leave the cell "
+            "empty (missing), or, if the column is categorical, pass "
+            "Covariate(name, kind='categorical') from Python",
             table.rows[position],
             str(frame["study"].iloc[position]),
             request.name,

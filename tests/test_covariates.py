@@ -203,3 +203,23 @@ def test_numeric_categorical_levels_read_as_text():
     table = _table(arm=[1.0, 2.0, 1.0, 2.0, 1.0, 2.0])
     _, specs = resolve_covariates(table, [Covariate("arm", kind="categorical")])
     assert specs[0].levels == ("1", "2")
+
+
+def test_mostly_numeric_column_reports_text_cell():
+    """An age column with one 'not reported' cell is a continuous covariate with a bad cell,
+    not 31 categorical levels."""
+    import pandas as pd
+
+    from bayesdta import StudyDataError, read_studies
+    from bayesdta.covariates import Covariate, resolve_covariates
+
+    frame = pd.DataFrame(
+        {"study": list("ABCDEF"), "tp": [5, 6, 7, 4, 9, 8], "fp": [1, 2, 1, 2, 3, 1],
+         "fn": [2, 1, 3, 2, 1, 2], "tn": [9, 8, 9, 7, 6, 9],
+         "age": ["40", "42", "44", "not reported", "50", "52"]}
+    )
+    table = read_studies(frame)
+    with pytest.raises(StudyDataError) as caught:
+        resolve_covariates(table, [Covariate("age")])
+    (problem,) = caught.value.problems
+    assert (problem.row, problem.column, problem.value) == (4, "age", "not reported")
