@@ -228,3 +228,20 @@ def test_analyze_command_writes_figures_and_json(tmp_path, capsys):
         interval = result[key]
         assert 0.0 <= interval["lower"] <= interval["median"] <= interval["upper"] <= 1.0, key
     assert result["partial_auc"]["fpr_range"] == pytest.approx([0.0, 30 / 127])
+
+
+
+def test_forest_draws_dollar_labels_as_text(trace):
+    """Matplotlib parses text between dollar signs as math and fails on an unknown command
+    such as \\notacommand; study labels must be drawn as plain text."""
+    import io
+
+    relabelled = trace.copy()
+    labels = [r"$\notacommand$", "B $5", "C", "D", "E"]
+    for group in ("posterior", "observed_data", "constant_data", "log_likelihood"):
+        dataset = relabelled[group].to_dataset()
+        relabelled[group] = dataset.assign_coords(study=labels)
+    figure = plot_forest(relabelled)
+    figure.savefig(io.BytesIO(), format="png")
+    texts = [text.get_text() for ax in figure.axes for text in ax.texts]
+    assert r"$\notacommand$" in texts

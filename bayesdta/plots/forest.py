@@ -158,7 +158,8 @@ def _draw_labels(ax, counts, positions, prob, show_new, count_x):
         ax.text(x, header_y, name.upper(), fontweight="bold", ha="right", va="center")
 
     for y, (study, row) in zip(positions["studies"], counts.iterrows(), strict=True):
-        ax.text(0.0, y, str(study), va="center", fontsize="small")
+        # parse_math=False: a study label such as "$100 test" is text, not math.
+        ax.text(0.0, y, str(study), va="center", fontsize="small", parse_math=False)
         for x, name in zip(count_x, _COUNT_COLUMNS, strict=True):
             ax.text(x, y, f"{row[name]:d}", ha="right", va="center", fontsize="small")
 

@@ -17,6 +17,11 @@ __all__ = ["plot_sroc_by_level"]
 logger = logging.getLogger(__name__)
 
 
+def escape_math(text: str) -> str:
+    """Escape dollar signs so that Matplotlib draws a level name as text, not math."""
+    return text.replace("$", r"\$")
+
+
 def _study_levels(trace, covariate: str) -> np.ndarray:
     from ..covariates import level_values
 
@@ -126,7 +131,7 @@ def plot_sroc_by_level(
             prediction=prediction if show_prediction else None,
             point=summary_point(sens, spec),
             color=color,
-            label=f"{level} ({len(mine)} tables)",
+            label=escape_math(f"{level} ({len(mine)} tables)"),
             largest_study=largest,
             show_band=show_band,
             **kwargs,
