@@ -518,8 +518,9 @@ def _row_flags(row, base, shift, threshold, decision_values) -> list[dict]:
                     "quantity": row.quantity,
                     "rule": "decision_value",
                     "message": (
-                        f"interval {row.lower:.3f} to {row.upper:.3f} is {side} the decision "
-                        f"value {value:g}; under the reference it is {reference_side} it"
+                        f"interval {row.lower:.3f} to {row.upper:.3f} {_side_text(side)} "
+                        f"the decision value {value:g}; under the reference prior set the "
+                        f"interval {_side_text(reference_side)} it"
                     ),
                 }
             )
@@ -532,6 +533,10 @@ def _side(lower: float, upper: float, value: float) -> str:
     if upper < value:
         return "below"
     return "contains"
+
+
+def _side_text(side: str) -> str:
+    return "contains" if side == "contains" else f"lies {side}"
 
 
 def _warn_about_convergence(convergence: Mapping[str, list[str]]) -> None:

@@ -71,7 +71,6 @@ def write_analysis_figures(trace, out: Path, prob: float = 0.95) -> list[Path]:
     ax = plot_sroc(trace, ax=sroc_figure.add_subplot(), prob=prob)
     ax.set_title(f"SROC: {source} ({n_tables} tables{scope})", fontsize="medium")
     forest_figure = plot_forest(trace, fig=Figure(figsize=forest_figure_size(trace)), prob=prob)
-    forest_figure.suptitle(f"{source} ({n_tables} tables{scope})", fontsize="medium")
 
     written = []
     for stem, figure in (("sroc", sroc_figure), ("forest", forest_figure)):
