@@ -395,6 +395,10 @@ def _contrast_rows(name, level, other, a, b, prob) -> list[dict]:
     for measure in MEASURES:
         first = expit(a.sel(measure=measure).values)
         second = expit(b.sel(measure=measure).values)
+        if np.array_equal(first, second):
+            # The covariate does not act on this margin, so the difference is 0 by
+            # construction; a row with P(greater) = 0 would read as evidence.
+            continue
         rows.append(_row(name, level, other, measure, "difference", first - second, prob))
     log_ratio = (a.sum("measure") - b.sum("measure")).values
     ratio_row = _row(name, level, other, "dor", "ratio", np.exp(log_ratio), prob)

@@ -317,3 +317,16 @@ def test_compare_loo_rejects_different_tables():
     other = _loo_tree(2, studies=("s1", "s2", "s3", "s4", "s5", "s7"))
     with pytest.raises(ValueError, match="same tables"):
         subgroups.compare_loo({"a": _loo_tree(1), "b": other}, var_name="table")
+
+
+def test_contrast_skips_margin_without_effect():
+    """A covariate acting on sensitivity only leaves specificity equal in every draw; that
+    margin gets no contrast row, while the sensitivity difference and DOR ratio remain."""
+    rng = np.random.default_rng(0)
+    reference = xr.DataArray(rng.normal(1.0, 0.1, (2, 50, 2)), dims=("chain", "draw", "measure"),
+                             coords={"measure": ["sensitivity", "specificity"]})
+    level = reference.copy()
+    level.loc[{"measure": "sensitivity"}] = level.sel(measure="sensitivity") - 0.5
+    rows = subgroups._contrast_rows("grp", "b", "a", level, reference, 0.95)
+    assert [row["measure"] for row in rows] == ["sensitivity", "dor"]
+    assert rows[0]["upper"] < 0
