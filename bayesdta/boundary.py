@@ -349,9 +349,9 @@ def _resolve_mode(few_studies: str, n_studies: int, fixed_rho: float) -> str:
         return "full"
     warnings.warn(
         f"only {n_studies} studies: the correlation of logit sensitivity and logit "
-        f"specificity cannot be estimated, so it is fixed at {fixed_rho:g}. Pass "
-        "few_studies='margins' to fit each margin alone, or few_studies='full' to estimate "
-        "it from its prior anyway.",
+        f"specificity cannot be estimated, so it is fixed at {fixed_rho:g}. To fit each "
+        "margin alone pass few_studies='margins' (--few-studies margins on the command "
+        "line); to estimate it from its prior anyway, few_studies='full' (--few-studies full).",
         BayesDTAWarning,
         stacklevel=3,
     )

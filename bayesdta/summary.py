@@ -50,9 +50,11 @@ def summarize_draws(
     labels = labels or {}
     eti = az.eti(draws, prob=prob)
     hdi = az.hdi(draws, prob=prob)
-    ess_bulk = az.ess(draws, method="bulk")
-    ess_tail = az.ess(draws, method="tail")
-    rhat = az.rhat(draws)
+    # A quantity held constant (a fixed correlation) has no ESS or R-hat; NaN says so.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ess_bulk = az.ess(draws, method="bulk")
+        ess_tail = az.ess(draws, method="tail")
+        rhat = az.rhat(draws)
 
     rows = []
     for name in draws.data_vars:

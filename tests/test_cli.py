@@ -106,3 +106,16 @@ def test_single_chain_json_is_strict(tmp_path):
     payload = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(name))
     assert payload["diagnostics"]["max_rhat"] is None
     assert "R-hat needs at least two chains" in result.stderr
+
+
+def test_three_studies_fix_correlation(tmp_path):
+    """With 3 studies analyze follows the same few-studies rule as diagnose: the correlation
+    is held at 0 with a warning, instead of reporting a prior-driven estimate."""
+    path = tmp_path / "three.csv"
+    path.write_text("study,tp,fp,fn,tn\nA,47,101,9,738\nB,126,272,51,1543\nC,19,12,10,192\n")
+    result = run_cli("analyze", str(path), "--draws", "200", "--tune", "200", "--chains", "2",
+                     "--seed", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    rho = json.loads(result.stdout)["heterogeneity"]["rho"]
+    assert rho == {"median": 0.0, "lower": 0.0, "upper": 0.0}
+    assert "--few-studies margins" in result.stderr

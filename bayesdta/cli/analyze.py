@@ -45,6 +45,16 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="keep rows that repeat another row exactly (an error by default)",
     )
+    parser.add_argument(
+        "--few-studies",
+        choices=["auto", "full", "fix-correlation", "margins"],
+        default="auto",
+        help="with 2 or 3 studies: fix the correlation (auto, fix-correlation), fit each "
+        "margin alone (margins), or estimate it from its prior (full) (auto)",
+    )
+    parser.add_argument(
+        "--fixed-rho", type=float, default=0.0, help="correlation used by fix-correlation (0)"
+    )
     add_covariate_options(parser)
     parser.set_defaults(run=run)
 

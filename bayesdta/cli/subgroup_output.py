@@ -89,8 +89,10 @@ def covariate_requests(args) -> list:
 
 
 def build_from_options(table, args):
-    """Build the regression model when ``--covariate`` is given, else the bivariate model."""
-    from ..models import build_bivariate_model, build_regression_model
+    """Build the regression model when ``--covariate`` is given, else the bivariate model,
+    which with 2 or 3 studies follows ``--few-studies`` as ``bayesdta diagnose`` does."""
+    from ..boundary import build_few_studies_model
+    from ..models import build_regression_model
 
     if not args.covariate:
         if args.separate_covariance or args.reference or args.loo or args.drop_missing:
@@ -98,7 +100,12 @@ def build_from_options(table, args):
                 "--separate-covariance, --reference, --loo and --drop-missing need at least "
                 "one --covariate"
             )
-        return build_bivariate_model(table, parametrization=args.parametrization)
+        return build_few_studies_model(
+            table,
+            parametrization=args.parametrization,
+            few_studies=getattr(args, "few_studies", "auto"),
+            fixed_rho=getattr(args, "fixed_rho", 0.0),
+        )
     return build_regression_model(
         table,
         covariate_requests(args),
