@@ -7,7 +7,13 @@ import math
 import time
 from pathlib import Path
 
-from .common import add_sampler_options, check_output_options, sampler_kwargs, stdout_to_stderr
+from .common import (
+    add_few_studies_options,
+    add_sampler_options,
+    check_output_options,
+    sampler_kwargs,
+    stdout_to_stderr,
+)
 from .subgroup_output import add_covariate_options
 
 __all__ = ["add_parser", "run", "analysis_json", "format_summary"]
@@ -45,16 +51,7 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="keep rows that repeat another row exactly (an error by default)",
     )
-    parser.add_argument(
-        "--few-studies",
-        choices=["auto", "full", "fix-correlation", "margins"],
-        default="auto",
-        help="with 2 or 3 studies: fix the correlation (auto, fix-correlation), fit each "
-        "margin alone (margins), or estimate it from its prior (full) (auto)",
-    )
-    parser.add_argument(
-        "--fixed-rho", type=float, default=0.0, help="correlation used by fix-correlation (0)"
-    )
+    add_few_studies_options(parser)
     add_covariate_options(parser)
     parser.set_defaults(run=run)
 

@@ -6,7 +6,9 @@ import contextlib
 import os
 import sys
 
-__all__ = ["add_sampler_options", "check_output_options", "sampler_kwargs", "stdout_to_stderr"]
+__all__ = [
+    "add_few_studies_options",
+    "add_sampler_options", "check_output_options", "sampler_kwargs", "stdout_to_stderr"]
 
 
 def add_sampler_options(parser) -> None:
@@ -35,6 +37,20 @@ def add_sampler_options(parser) -> None:
         help="form of the study effects (auto: chosen from the study sizes)",
     )
     group.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_few_studies_options(parser) -> None:
+    """Add --few-studies and --fixed-rho, the choice for 2 or 3 studies."""
+    parser.add_argument(
+        "--few-studies",
+        choices=["auto", "full", "fix-correlation", "margins"],
+        default="auto",
+        help="with 2 or 3 studies: fix the correlation (auto, fix-correlation), fit each "
+        "margin alone (margins), or estimate it from its prior (full) (auto)",
+    )
+    parser.add_argument(
+        "--fixed-rho", type=float, default=0.0, help="correlation used by fix-correlation (0)"
+    )
 
 
 def check_output_options(args) -> None:

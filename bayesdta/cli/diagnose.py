@@ -7,12 +7,9 @@ import json
 import math
 from pathlib import Path
 
-from .common import add_sampler_options, sampler_kwargs, stdout_to_stderr
+from .common import add_few_studies_options, add_sampler_options, sampler_kwargs, stdout_to_stderr
 
 __all__ = ["add_parser", "run", "diagnosis_json", "format_diagnosis", "diagnose"]
-
-_FEW_STUDIES_CHOICES = ("auto", "full", "fix-correlation", "margins")
-
 
 def add_parser(subparsers) -> None:
     """Register the ``diagnose`` subcommand."""
@@ -34,16 +31,7 @@ def add_parser(subparsers) -> None:
         metavar="NAME[:sens|:spec|:both]",
         help="fit the meta-regression model with this covariate; repeat for several",
     )
-    parser.add_argument(
-        "--few-studies",
-        choices=_FEW_STUDIES_CHOICES,
-        default="auto",
-        help="with 2 or 3 studies: fix the correlation (auto, fix-correlation), fit each "
-        "margin alone (margins), or estimate it from its prior (full) (auto)",
-    )
-    parser.add_argument(
-        "--fixed-rho", type=float, default=0.0, help="correlation used by fix-correlation (0)"
-    )
+    add_few_studies_options(parser)
     add_sampler_options(parser)
     parser.add_argument("--prob", type=float, default=0.95, help="interval probability (0.95)")
     parser.add_argument(
