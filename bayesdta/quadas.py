@@ -446,7 +446,8 @@ def _warn_moderate(n_moderate: Mapping[str, int], moderate: str) -> None:
     if moderate == "keep":
         done = (
             "they are kept as a separate category that counts as neither low nor high risk; "
-            "pass moderate='high' or moderate='unclear' to merge them"
+            "pass moderate='high' or moderate='unclear' (--moderate high or --moderate "
+            "unclear on the command line) to merge them"
         )
     else:
         done = f"they were merged into {moderate!r}"

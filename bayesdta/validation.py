@@ -98,7 +98,8 @@ def check_duplicates(frame: pd.DataFrame, labels: list[str]) -> list[DataProblem
         problems.append(
             DataProblem(
                 f"row repeats row {first + 1} exactly (label, counts and covariates), a likely "
-                "data-entry slip; remove it, or pass keep_duplicates=True if both tables are real",
+                "data-entry slip; remove it, or pass keep_duplicates=True (--keep-duplicates "
+                "on the command line) if both tables are real",
                 position + 1,
                 labels[position],
             )
