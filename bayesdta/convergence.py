@@ -115,7 +115,7 @@ def _treedepth_saturation(stats) -> float:
 def _extreme(dataset: xr.Dataset, reduce) -> float:
     values = np.concatenate([np.ravel(dataset[name].values) for name in dataset.data_vars])
     if np.all(np.isnan(values)):
-        # R-hat of a single chain is undefined; NaN says so without numpy's all-NaN warning.
+        # R-hat of a single chain is undefined, so return NaN without numpy's all-NaN warning.
         return float("nan")
     return float(reduce(values))
 

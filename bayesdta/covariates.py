@@ -347,8 +347,11 @@ def _resolve_one(
 
 def _is_numeric(values: pd.Series) -> bool:
     """Return True for a numeric column, and for a text column whose non-missing values are
-    mostly numbers: such a column is a continuous covariate with a few bad cells (``not
-    reported`` in an age column), which must be reported, not turned into one level per value."""
+    at least half numbers.
+
+    Such a text column is a continuous covariate with a few bad cells (``not reported`` in an
+    age column). Those cells must be reported, not turned into one level per value.
+    """
     if pd.api.types.is_bool_dtype(values):
         return False
     if pd.api.types.is_numeric_dtype(values):

@@ -43,14 +43,14 @@ def summarize_draws(
     Returns
     -------
     pandas.DataFrame
-        Index ``quantity``; columns :data:`SUMMARY_COLUMNS`; ``attrs["prob"]`` holds ``prob``.
+        Index ``quantity``; columns :data:`SUMMARY_COLUMNS`; ``attrs["prob"]`` is ``prob``.
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob!r}")
     labels = labels or {}
     eti = az.eti(draws, prob=prob)
     hdi = az.hdi(draws, prob=prob)
-    # A quantity held constant (a fixed correlation) has no ESS or R-hat; NaN says so.
+    # A quantity held constant (a fixed correlation) has no ESS or R-hat, so both are NaN.
     with np.errstate(invalid="ignore", divide="ignore"):
         ess_bulk = az.ess(draws, method="bulk")
         ess_tail = az.ess(draws, method="tail")

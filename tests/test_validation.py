@@ -51,7 +51,8 @@ def test_non_numeric_count_named():
 def test_empty_table_rejected():
     (problem,) = problems_of("study,tp,fp,fn,tn\nA,0,0,0,0\n" + GOOD_ROWS)
     assert problem.row == 1
-    assert "no diseased" in problem.rule and "no non-diseased" in problem.rule
+    assert "no diseased" in problem.rule
+    assert "no non-diseased" in problem.rule
 
 
 def test_exact_duplicate_rejected():
@@ -114,7 +115,8 @@ def test_columns_never_taken_by_position():
 
 def test_explicit_mapping_used():
     data = frame("name,a,b,c,d\nA,5,1,2,9\nB,6,2,1,8\nC,7,1,3,9\nD,4,2,2,7\nE,9,3,1,6\n")
-    table = read_studies(data, columns={"study": "name", "tp": "a", "fp": "b", "fn": "c", "tn": "d"})
+    mapping = {"study": "name", "tp": "a", "fp": "b", "fn": "c", "tn": "d"}
+    table = read_studies(data, columns=mapping)
     assert table.counts("tn").tolist() == [9, 8, 9, 7, 6]
 
 
@@ -135,8 +137,10 @@ def test_one_margin_tables_warn():
     with pytest.warns(BayesDTAWarning) as record:
         table = read_studies(frame(text))
     messages = " ".join(str(w.message) for w in record)
-    assert "row 1 ('A')" in messages and "inform specificity only" in messages
-    assert "row 2 ('B')" in messages and "inform sensitivity only" in messages
+    assert "row 1 ('A')" in messages
+    assert "inform specificity only" in messages
+    assert "row 2 ('B')" in messages
+    assert "inform sensitivity only" in messages
     assert table.n_studies == 7
 
 

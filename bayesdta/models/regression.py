@@ -126,7 +126,7 @@ def _split_priors(
 def _add_coefficients(specs: Sequence[CovariateSpec], priors: Mapping[str, Prior]):
     """Add the free ``beta_free`` vector (dim ``coefficient``) and the ``beta`` matrix.
 
-    ``beta`` has dims ``(covariate_level, measure)`` and holds 0 where a covariate does not
+    ``beta`` has dims ``(covariate_level, measure)`` and is 0 where a covariate does not
     act on a measure.
 
     Hyperparameters are ``pm.Data`` vectors ``prior_beta_<hyper>`` with one entry per
