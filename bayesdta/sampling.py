@@ -21,7 +21,7 @@ from .errors import BayesDTAWarning
 from .models.base import DTAModel
 from .trace import finish_trace
 
-__all__ = ["fit", "SAMPLERS", "compiled_model", "clear_compiled_models"]
+__all__ = ["fit", "SAMPLERS", "compiled_model", "clear_compiled_models", "check_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +72,14 @@ def _compile_nutpie(built: DTAModel):
     return compiled
 
 
-def _sample_nutpie(built, draws, tune, chains, seed, target_accept, progressbar):
+def _sample_nutpie(built, draws, tune, chains, seed, target_accept, progressbar, initial_points):
     import nutpie
 
     compiled = compiled_model(built)
+    if initial_points is not None:
+        from .refit import with_starting_points
+
+        compiled = with_starting_points(compiled, initial_points)
     return nutpie.sample(
         compiled,
         draws=draws,
@@ -112,6 +116,19 @@ def _sample_pymc(built, draws, tune, chains, seed, target_accept, progressbar, e
     )
 
 
+def check_settings(draws, tune, chains, seed, sampler: str, target_accept: float) -> None:
+    """Raise ValueError for sampler settings that :func:`fit` rejects."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler {sampler!r} is not available; choose one of {SAMPLERS}")
+    for name, value in {"draws": draws, "tune": tune, "chains": chains}.items():
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    if not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept!r}")
+    if seed is not None and (int(seed) != seed or not 0 <= seed < 2**63):
+        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+
+
 def fit(
     built: DTAModel,
     *,
@@ -123,6 +140,7 @@ def fit(
     target_accept: float = 0.8,
     progressbar: bool = True,
     check: bool = True,
+    initial_points: np.ndarray | None = None,
 ) -> xr.DataTree:
     """Sample the posterior of a built model.
 
@@ -142,6 +160,12 @@ def fit(
     progressbar : bool, default True
     check : bool, default True
         Run :func:`bayesdta.convergence.check_convergence` and warn about each failed check.
+    initial_points : numpy.ndarray, optional
+        Starting points on the unconstrained scale, shape ``(n, n_parameters)`` in the
+        order of nutpie's flat parameter vector (``sampler="nutpie"`` only). Each chain
+        starts at a row picked from its seed. By default nutpie starts from PyMC's
+        initial point with jitter. :func:`bayesdta.refit.starting_points` makes such rows
+        from the draws of an earlier fit.
 
     Returns
     -------
@@ -150,15 +174,9 @@ def fit(
         value per study), ``observed_data`` and ``constant_data``; ``attrs`` hold the
         versions and the analysis specification as JSON.
     """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler {sampler!r} is not available; choose one of {SAMPLERS}")
-    for name, value in {"draws": draws, "tune": tune, "chains": chains}.items():
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-    if not 0 < target_accept < 1:
-        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept!r}")
-    if seed is not None and (int(seed) != seed or not 0 <= seed < 2**63):
-        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+    check_settings(draws, tune, chains, seed, sampler, target_accept)
+    if initial_points is not None and sampler != "nutpie":
+        raise ValueError(f"initial_points needs sampler='nutpie', got sampler={sampler!r}")
 
     if chains < 2:
         warnings.warn(
@@ -171,7 +189,7 @@ def fit(
     started = time.perf_counter()
     args = (built, int(draws), int(tune), int(chains), seed, target_accept, progressbar)
     if sampler == "nutpie":
-        raw = _sample_nutpie(*args)
+        raw = _sample_nutpie(*args, initial_points)
     else:
         raw = _sample_pymc(*args, engine=sampler)
     elapsed = time.perf_counter() - started
@@ -185,6 +203,8 @@ def fit(
         "seed": seed,
         "target_accept": target_accept,
     }
+    if initial_points is not None:
+        settings["warm_start"] = True
     trace = finish_trace(raw, built, settings)
     if check:
         check_convergence(trace, warn=True)
