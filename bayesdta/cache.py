@@ -29,6 +29,7 @@ loading falls back to a normal compilation.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -73,8 +74,10 @@ def cache_dir() -> Path | None:
     return Path(base) / "bayesdta" / "compiled"
 
 
-def library_versions() -> dict[str, str]:
-    """Return the versions and host CPU that compiled machine code depends on."""
+@functools.cache
+def _versions_and_cpu() -> tuple[tuple[str, str], ...]:
+    # Package metadata lookups and the LLVM CPU query take about 70 ms together, and a
+    # cached fit needs the result twice; none of them change while a process runs.
     import llvmlite.binding as llvm
 
     versions = {"python": platform.python_version(), "implementation": sys.implementation.name}
@@ -82,7 +85,12 @@ def library_versions() -> dict[str, str]:
         versions[package] = metadata.version(package)
     versions["cpu"] = llvm.get_host_cpu_name()
     versions["cpu_features"] = llvm.get_host_cpu_features().flatten()
-    return versions
+    return tuple(versions.items())
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions and host CPU that compiled machine code depends on."""
+    return dict(_versions_and_cpu())
 
 
 def _key_text(structure_key: str) -> str:

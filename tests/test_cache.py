@@ -238,3 +238,22 @@ def test_unusable_folder_compiles_without_cache(monkeypatch, tmp_path):
 
     assert cache.load_or_compile(built, compile_function) == "compiled without cache"
     assert len(calls) == 1
+
+
+def test_graph_fingerprint_same_in_new_process():
+    """The key must not depend on anything that differs between processes, such as object
+    addresses in printed random generators, or no later process would find an entry."""
+    script = (
+        "from bayesdta.models import build_bivariate_model\n"
+        f"built = build_bivariate_model({DATASET!r}, parametrization='centered')\n"
+        "print(built.graph_fingerprint())\n"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    here = build_bivariate_model(DATASET, parametrization="centered").graph_fingerprint()
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == here

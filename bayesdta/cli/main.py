@@ -8,13 +8,15 @@ errors answer at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import warnings
 
 from . import analyze, diagnose, quality, report, sensitivity
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "run_console_script"]
 
 _COMMANDS = [analyze, report, quality, sensitivity, diagnose]
 
@@ -61,5 +63,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run_console_script() -> None:
+    """Run the command line, then end the process without the interpreter's teardown.
+
+    A process that has fitted a model holds PyTensor graphs, numba and LLVM objects and
+    the exit handlers of JAX, which ArviZ imports. Tearing them down took about 0.4 s
+    of a 4 s ``bayesdta analyze`` run on 2 cores, so the console script flushes the output
+    streams and the logging handlers and calls :func:`os._exit`. Exit handlers of other
+    libraries do not run; every file a command writes is closed before it returns.
+    :func:`main` itself returns normally, for callers inside Python.
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        # A reader such as ``head`` may have closed the pipe; nothing is left to deliver.
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
+    logging.shutdown()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_console_script()

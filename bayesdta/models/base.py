@@ -67,17 +67,37 @@ class DTAModel:
         )
 
     def graph_fingerprint(self) -> str:
-        """Return a SHA-256 hash of the model's log-density and deterministic graphs.
+        """Return a SHA-256 hash of the model's generative graph.
 
-        The printed graph names every operation and every data and hyperparameter input, but
-        not their values, so it changes exactly when the code that builds the model changes
-        what it computes. The on-disk cache of compiled models keys on it, because a
-        version number does not change between edits of an unreleased checkout.
+        The text covers the random variables, potentials and deterministics with every
+        operation and input name but no values, the transform of each free variable, and the
+        data variable each observed variable is tied to. With the PyMC version, which is
+        also part of the cache key, these determine the log density that nutpie compiles, so
+        the hash changes when the code that builds the model changes what it computes. The
+        on-disk cache of compiled models keys on it, because a version number does not change
+        between edits of an unreleased checkout. Printing this graph takes milliseconds,
+        whereas deriving the log-density graph to print it took about 0.2 s of every cached
+        run.
         """
         import pytensor
 
-        outputs = [self.model.logp(), *self.model.deterministics]
+        model = self.model
+        outputs = [
+            *model.free_RVs,
+            *model.observed_RVs,
+            *model.potentials,
+            *model.deterministics,
+        ]
         text = pytensor.printing.debugprint(outputs, file="str", print_type=True)
+        transforms = [
+            f"{variable.name}: {type(model.rvs_to_transforms.get(variable)).__name__}"
+            for variable in model.free_RVs
+        ]
+        observed = [
+            f"{variable.name} observes {model.rvs_to_values[variable].name}"
+            for variable in model.observed_RVs
+        ]
+        text = "\n".join([text, *transforms, *observed])
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def cache_key(self) -> str:
