@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_console_script() -> None:
     """Run the command line, then end the process without the interpreter's teardown.
 
-    A process that has fitted a model holds PyTensor graphs, numba and LLVM objects and
+    A process that has fitted a model contains PyTensor graphs, numba and LLVM objects and
     the exit handlers of JAX, which ArviZ imports. Tearing them down took about 0.4 s
     of a 4 s ``bayesdta analyze`` run on 2 cores, so the console script flushes the output
     streams and the logging handlers and calls :func:`os._exit`. Exit handlers of other
@@ -75,7 +75,7 @@ def run_console_script() -> None:
     """
     status = main()
     for stream in (sys.stdout, sys.stderr):
-        # A reader such as ``head`` may have closed the pipe; nothing is left to deliver.
+        # A reader such as ``head`` may have closed the pipe, so nothing is left to deliver.
         with contextlib.suppress(BrokenPipeError, ValueError):
             stream.flush()
     logging.shutdown()
