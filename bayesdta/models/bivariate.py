@@ -26,7 +26,7 @@ import pytensor.tensor as pt
 from ..priors import Prior, resolve_priors
 from ..studytable import StudyTable, read_studies
 from .base import MEASURES, DTAModel
-from .components import add_likelihood, cholesky_2x2, prior_variable
+from .components import add_likelihood, add_new_study, add_study_effects, prior_variable
 
 __all__ = ["build_bivariate_model", "choose_parametrization", "add_random_effects"]
 
@@ -101,18 +101,12 @@ def add_random_effects(
     """Add study effects and a new study's effects around ``mu`` (dims ``study, measure``).
 
     ``mu`` may have shape (2,) or (study, 2), as in meta-regression. Returns the study
-    logits; ``new_study_logit`` is added as a deterministic of shape (2,) when ``mu`` has
-    shape (2,).
+    logits (see :func:`~bayesdta.models.components.add_study_effects`);
+    ``new_study_logit`` is added as a deterministic of shape (2,) when ``mu`` has shape (2,).
     """
-    chol = cholesky_2x2(tau, rho)
-    if parametrization == "centered":
-        study_logit = pm.MvNormal("study_logit", mu=mu, chol=chol, dims=("study", "measure"))
-    else:
-        z = pm.Normal("study_z", 0.0, 1.0, dims=("study", "measure"))
-        study_logit = pm.Deterministic("study_logit", mu + z @ chol.T, dims=("study", "measure"))
+    study_logit = add_study_effects(mu, tau, rho, parametrization)
     if mu.ndim == 1:
-        z_new = pm.Normal("new_study_z", 0.0, 1.0, dims="measure")
-        pm.Deterministic("new_study_logit", mu + chol @ z_new, dims="measure")
+        add_new_study(mu, tau, rho)
     return study_logit
 
 

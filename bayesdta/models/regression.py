@@ -40,7 +40,13 @@ from .bivariate import (
     add_random_effects,
     choose_parametrization,
 )
-from .components import add_likelihood, cholesky_2x2, hyperparameter_name, prior_variable
+from .components import (
+    add_likelihood,
+    add_new_study,
+    add_study_effects,
+    hyperparameter_name,
+    prior_variable,
+)
 
 __all__ = ["build_regression_model", "DEFAULT_COEFFICIENT_PRIOR", "coefficient_labels"]
 
@@ -150,14 +156,6 @@ def _add_coefficients(specs: Sequence[CovariateSpec], priors: Mapping[str, Prior
     return pm.Deterministic("beta", beta, dims=("covariate_level", "measure"))
 
 
-def _batched_cholesky(tau: pt.TensorVariable, rho: pt.TensorVariable) -> pt.TensorVariable:
-    """Return lower Cholesky factors (group, 2, 2) from SDs (group, 2) and correlations."""
-    chol = pt.zeros((tau.shape[0], 2, 2))
-    chol = pt.set_subtensor(chol[:, 0, 0], tau[:, 0])
-    chol = pt.set_subtensor(chol[:, 1, 0], rho * tau[:, 1])
-    return pt.set_subtensor(chol[:, 1, 1], tau[:, 1] * pt.sqrt(1.0 - rho**2))
-
-
 def _add_separate_random_effects(
     study_mean, mu, group_index: np.ndarray, reference: int, priors, parametrization: str
 ):
@@ -180,28 +178,12 @@ def _add_separate_random_effects(
     pm.Deterministic("tau_spec", tau_spec[reference])
     pm.Deterministic("rho", rho_by_group[reference])
 
-    chol = _batched_cholesky(tau_by_group, rho_by_group)
     index = pm.Data("covariance_group_index", group_index, dims="study")
-    pm.Deterministic("study_tau", tau_by_group[index], dims=("study", "measure"))
-    pm.Deterministic("study_rho", rho_by_group[index], dims="study")
-    study_chol = chol[index]
-    if parametrization == "centered":
-        study_logit = pm.MvNormal(
-            "study_logit", mu=study_mean, chol=study_chol, dims=("study", "measure")
-        )
-    else:
-        z = pm.Normal("study_z", 0.0, 1.0, dims=("study", "measure"))
-        offsets = (study_chol * z[:, None, :]).sum(axis=-1)
-        study_logit = pm.Deterministic(
-            "study_logit", study_mean + offsets, dims=("study", "measure")
-        )
-    _add_new_study(mu, chol[reference])
+    study_tau = pm.Deterministic("study_tau", tau_by_group[index], dims=("study", "measure"))
+    study_rho = pm.Deterministic("study_rho", rho_by_group[index], dims="study")
+    study_logit = add_study_effects(study_mean, study_tau, study_rho, parametrization)
+    add_new_study(mu, tau_by_group[reference], rho_by_group[reference])
     return study_logit
-
-
-def _add_new_study(mu, chol) -> None:
-    z_new = pm.Normal("new_study_z", 0.0, 1.0, dims="measure")
-    pm.Deterministic("new_study_logit", mu + chol @ z_new, dims="measure")
 
 
 def build_regression_model(
@@ -325,7 +307,7 @@ def model_graph(
     if group_spec is None:
         tau, rho = add_covariance_priors(priors)
         study_logit = add_random_effects(study_mean, tau, rho, parametrization)
-        _add_new_study(mu, cholesky_2x2(tau, rho))
+        add_new_study(mu, tau, rho)
     else:
         levels = list(group_spec.levels)
         group_index = np.array(

@@ -33,7 +33,7 @@ from .bivariate import (
     add_random_effects,
     choose_parametrization,
 )
-from .components import add_likelihood, cholesky_2x2, prior_variable
+from .components import add_likelihood, add_new_study, prior_variable
 
 __all__ = ["build_small_study_model", "build_indicator_model", "SLOPE_PRIOR_SD_PER_SD"]
 
@@ -56,11 +56,6 @@ def _check_parametrization(parametrization: str, table) -> str:
     if parametrization == "auto":
         return choose_parametrization(table)
     return parametrization
-
-
-def _add_new_study(mu, tau, rho) -> None:
-    z_new = pm.Normal("new_study_z", 0.0, 1.0, dims="measure")
-    pm.Deterministic("new_study_logit", mu + cholesky_2x2(tau, rho) @ z_new, dims="measure")
 
 
 def build_small_study_model(
@@ -131,7 +126,7 @@ def build_small_study_model(
 
         tau, rho = add_covariance_priors(resolved)
         study_logit = add_random_effects(study_mean, tau, rho, parametrization)
-        _add_new_study(mu, tau, rho)
+        add_new_study(mu, tau, rho)
         add_likelihood(study_logit, table)
 
     all_priors = dict(resolved) | {"slope": slope_prior}
@@ -202,7 +197,7 @@ def build_indicator_model(
 
         tau, rho = add_covariance_priors(resolved)
         study_logit = add_random_effects(study_mean, tau, rho, parametrization)
-        _add_new_study(mu, tau, rho)
+        add_new_study(mu, tau, rho)
         add_likelihood(study_logit, table)
 
     all_priors = dict(resolved) | {"effect_sens": effect_prior, "effect_spec": effect_prior}
