@@ -30,7 +30,7 @@ from scipy.special import expit, logsumexp
 from .errors import BayesDTAWarning
 from .marginal_likelihood import add_marginal_log_likelihood, marginal_log_likelihood, study_means
 from .models.base import DTAModel
-from .refit import RefitOutcome, starting_points, warm_refit
+from .refit import RefitOutcome, starting_points, warm_draws, warm_refit
 from .studytable import StudyTable
 from .trace import read_spec, study_log_likelihood
 
@@ -40,12 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Pareto k above which PSIS is unreliable and the study is refitted exactly.
 PARETO_K_MAX = 0.7
-
-#: Largest number of kept draws per chain of a warm-started refit. The refit only feeds a
-#: posterior mean and a log mean density, and its bulk ESS is checked (at least 100 per
-#: chain). On the 52-study benchmark data (4 chains, seed 1), 400 draws passed that check in
-#: all 52 refits, while 250 and 300 draws failed it in 8 and 5 refits.
-WARM_DRAWS_MAX = 400
 _COUNT_DATA = ("n_diseased", "n_healthy", "tp_observed", "tn_observed")
 _MEASURES = ("sensitivity", "specificity")
 
@@ -101,7 +95,7 @@ def _refit_without(
     study: str,
     settings: dict,
     points: np.ndarray | None,
-    warm_draws: int | None,
+    draws: int | None,
 ) -> RefitOutcome:
     zeroed = zero_study_counts(built.table, study)
     original = {name: np.asarray(built.model[name].get_value()) for name in _COUNT_DATA}
@@ -116,7 +110,7 @@ def _refit_without(
         changed = dataclasses.replace(built, table=zeroed)
         label = f"refit without {study}"
         return warm_refit(
-            changed, settings, points, warm_draws=warm_draws, label=label, posterior_only=True
+            changed, settings, points, warm_draws=draws, label=label, posterior_only=True
         )
     finally:
         pm.set_data(original, model=built.model)
@@ -172,12 +166,12 @@ def _refit_settings(trace: xr.DataTree, fit_kwargs: dict | None) -> dict:
     return settings
 
 
-def _warm_draws(settings: dict, fit_kwargs: dict | None) -> int | None:
-    """Return the kept draws per chain of a warm-started refit: those of ``fit_kwargs`` when
-    given, otherwise at most :data:`WARM_DRAWS_MAX`."""
+def _warm_draws(trace: xr.DataTree, settings: dict, fit_kwargs: dict | None) -> int | None:
+    """Return the kept draws per chain of a warm-started refit: None, so the settings' draws,
+    when ``fit_kwargs`` gives them, otherwise :func:`bayesdta.refit.warm_draws`."""
     if "draws" in (fit_kwargs or {}):
         return None
-    return min(int(settings.get("draws", WARM_DRAWS_MAX)), WARM_DRAWS_MAX)
+    return warm_draws(trace, int(settings.get("draws", 1000)))
 
 
 def leave_one_study_out(
@@ -211,8 +205,10 @@ def leave_one_study_out(
         Studies to refit exactly whatever their Pareto k (needs ``built``).
     warm_start : bool, default True
         Start each refit's chains at draws of ``trace`` (see :mod:`bayesdta.refit`) and
-        run :data:`bayesdta.refit.WARM_TUNE` warm-up iterations and at most
-        :data:`WARM_DRAWS_MAX` kept draws per chain (``fit_kwargs["draws"]`` when given).
+        run :data:`bayesdta.refit.WARM_TUNE` warm-up iterations. The kept draws per chain
+        are ``fit_kwargs["draws"]`` when given, otherwise enough for 2.5 times the bulk ESS
+        that the check needs at the ESS per draw of ``trace``, at most the trace's draws
+        (:func:`bayesdta.refit.warm_draws`).
         A warm-started refit that fails the checks of :func:`bayesdta.refit.refit_problems`
         is run again cold with the trace's settings, and a warning is logged. False runs
         every refit cold with the trace's settings. Only the nutpie sampler is warm-started.
@@ -275,7 +271,7 @@ def _refit_studies(table, high, trace, built, fit_kwargs, warm_start) -> pd.Data
     warm = warm_start and settings.get("sampler", "nutpie") == "nutpie"
     if warm and "tune" not in (fit_kwargs or {}):
         points = starting_points(trace, built, seed=settings.get("seed"))
-    warm_draws = _warm_draws(settings, fit_kwargs)
+    draws = _warm_draws(trace, settings, fit_kwargs) if points is not None else None
     logger.info(
         "refitting %d studies with Pareto k above the threshold (%s)",
         len(high),
@@ -284,7 +280,7 @@ def _refit_studies(table, high, trace, built, fit_kwargs, warm_start) -> pd.Data
 
     warm_refits, fallbacks = [], []
     for study in high:
-        outcome = _refit_without(built, study, settings, points, warm_draws)
+        outcome = _refit_without(built, study, settings, points, draws)
         if outcome.warm_start:
             warm_refits.append(study)
         elif outcome.fell_back:
