@@ -7,6 +7,11 @@ because :func:`bayesdta.sampling.compiled_model` keeps one per
 :meth:`DTAModel.structure_key`. A set with other families compiles once, and later sets with
 its families reuse that model.
 
+Unless the warm-up is given, only the first set of each structure runs the full warm-up. The
+later sets are warm-started (:mod:`bayesdta.refit`): their chains start at draws of that
+first fit and run a short warm-up, and a fit that fails the refit checks is run again with
+the full warm-up.
+
 A quantity is flagged for a prior set when its conclusion differs from the reference set:
 
 - ``median_shift``: the posterior median moves by more than a threshold (0.02 by default for
@@ -62,6 +67,9 @@ TABLE_COLUMNS = ["prior_set", "quantity", "label", "median", "lower", "upper", "
 #: Columns of :attr:`SensitivityResult.flags`.
 FLAG_COLUMNS = ["prior_set", "quantity", "rule", "message"]
 
+#: Warm-up iterations per chain of a fit that is not warm-started, when none are given.
+DEFAULT_TUNE = 1000
+
 
 @dataclass
 class SensitivityResult:
@@ -87,6 +95,11 @@ class SensitivityResult:
         The fit of each prior set (empty when ``keep_traces=False``).
     convergence : dict of str to list of str
         Failed convergence checks of each prior set (empty lists when all passed).
+    warm_starts : list of str
+        Prior sets whose accepted fit was warm-started.
+    fallbacks : list of str
+        Prior sets whose warm-started fit failed the refit checks and was run again with
+        the full warm-up.
     compilations : int
         Number of nutpie compilations the sweep needed.
     cache_loads : int
@@ -104,6 +117,8 @@ class SensitivityResult:
     decision_values: dict[str, float] = field(default_factory=dict)
     traces: dict = field(default_factory=dict)
     convergence: dict[str, list[str]] = field(default_factory=dict)
+    warm_starts: list[str] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
     compilations: int = 0
     cache_loads: int = 0
     seconds: float = 0.0
@@ -149,7 +164,7 @@ def sensitivity_analysis(
     decision_values: Mapping[str, float] | None = None,
     prob: float = 0.95,
     draws: int = 1000,
-    tune: int = 1000,
+    tune: int | None = None,
     chains: int = 4,
     seed: int | None = None,
     sampler: str = "nutpie",
@@ -157,6 +172,7 @@ def sensitivity_analysis(
     progressbar: bool = True,
     summary_function: Callable | None = None,
     keep_traces: bool = True,
+    warm_start: bool = True,
 ) -> SensitivityResult:
     """Refit one model under each prior set and tabulate the key quantities.
 
@@ -185,8 +201,12 @@ def sensitivity_analysis(
         Decision value by quantity name, for example ``{"sensitivity": 0.9}``.
     prob : float, default 0.95
         Probability of the equal-tailed intervals.
-    draws, tune, chains, seed, sampler, target_accept
+    draws, chains, seed, sampler, target_accept
         Passed to :func:`bayesdta.fit`, the same for every prior set.
+    tune : int, optional
+        Warm-up iterations per chain of every fit, which turns the warm start off. By
+        default the first set of each model structure runs 1000 and the later,
+        warm-started sets :data:`bayesdta.refit.WARM_TUNE`.
     progressbar : bool, default True
         Show one progress bar over the prior sets (the per-fit bars stay hidden).
     summary_function : callable, optional
@@ -196,6 +216,12 @@ def sensitivity_analysis(
         trace (with ``expit`` of ``mu`` per level) for models whose ``mu`` has more dims.
     keep_traces : bool, default True
         Keep every fit in :attr:`SensitivityResult.traces`.
+    warm_start : bool, default True
+        Start each set after the first of its model structure at draws of that first fit,
+        when ``tune`` is not given and the sampler is nutpie. Such a fit must pass
+        :func:`bayesdta.refit.refit_problems`; one that fails is run again with 1000
+        warm-up iterations from nutpie's default starting point, and a warning is logged.
+        False runs every set with 1000 warm-up iterations.
 
     Returns
     -------
@@ -230,9 +256,10 @@ def sensitivity_analysis(
         )
     builder = builder or build_bivariate_model
     builder_kwargs = dict(builder_kwargs or {})
+    warm = warm_start and tune is None and sampler == "nutpie"
     fit_kwargs = {
         "draws": draws,
-        "tune": tune,
+        "tune": DEFAULT_TUNE if tune is None else tune,
         "chains": chains,
         "seed": seed,
         "sampler": sampler,
@@ -242,19 +269,23 @@ def sensitivity_analysis(
     started = time.perf_counter()
     compiled_before = COMPILE_COUNT["nutpie"]
     loaded_before = CACHE_STATS["hits"]
-    summaries, traces, convergence = _fit_all(
-        table, sets, builder, builder_kwargs, fit_kwargs, prob, summary_function, progressbar
+    summaries, traces, convergence, outcomes = _fit_all(
+        table, sets, builder, builder_kwargs, fit_kwargs, prob, summary_function, progressbar, warm
     )
     seconds = time.perf_counter() - started
     compilations = COMPILE_COUNT["nutpie"] - compiled_before
     cache_loads = CACHE_STATS["hits"] - loaded_before
+    warm_starts = [name for name, outcome in outcomes.items() if outcome.warm_start]
+    fallbacks = [name for name, outcome in outcomes.items() if outcome.fell_back]
     logger.info(
         "prior sweep over %d sets: %.1f s, %d compilation(s), %d compiled model(s) loaded "
-        "from disk",
+        "from disk, %d warm-started fit(s), %d fallback(s) to the full warm-up",
         len(sets),
         seconds,
         compilations,
         cache_loads,
+        len(warm_starts),
+        len(fallbacks),
     )
 
     long_table = _long_table(summaries)
@@ -271,6 +302,8 @@ def sensitivity_analysis(
         decision_values=decision_values,
         traces=traces if keep_traces else {},
         convergence=convergence,
+        warm_starts=warm_starts,
+        fallbacks=fallbacks,
         compilations=compilations,
         cache_loads=cache_loads,
         seconds=seconds,
@@ -298,23 +331,44 @@ def _prior_set_list(prior_sets) -> list[PriorSet]:
     return sets
 
 
-def _fit_all(table, sets, builder, builder_kwargs, fit_kwargs, prob, summary_function, progressbar):
+def _fit_all(
+    table, sets, builder, builder_kwargs, fit_kwargs, prob, summary_function, progressbar, warm
+):
     from tqdm.auto import tqdm
 
     from .convergence import check_convergence
-    from .sampling import fit
 
-    summaries, traces, convergence = {}, {}, {}
+    summaries, traces, convergence, outcomes = {}, {}, {}, {}
+    starts = {} if warm else None
     bar = tqdm(sets, desc="prior sets", unit="fit", disable=not progressbar)
     for prior_set in bar:
         bar.set_postfix_str(prior_set.name)
         built = builder(table, priors=prior_set.priors, **builder_kwargs)
-        trace = fit(built, progressbar=False, check=False, **fit_kwargs)
+        outcome = _fit_prior_set(built, prior_set.name, fit_kwargs, starts)
+        trace = outcome.trace
+        outcomes[prior_set.name] = outcome
         convergence[prior_set.name] = check_convergence(trace, warn=False)
         summaries[prior_set.name] = (summary_function or summarize_for_sensitivity)(trace, prob)
         traces[prior_set.name] = trace
     bar.close()
-    return summaries, traces, convergence
+    return summaries, traces, convergence, outcomes
+
+
+def _fit_prior_set(built, name: str, fit_kwargs: dict, starts: dict | None):
+    """Fit one prior set, warm-started from the first fit of its model structure.
+
+    ``starts`` maps a structure key to the starting points made from the first fit with
+    that structure; None turns the warm start off.
+    """
+    from .refit import starting_points, warm_refit
+
+    settings = {**fit_kwargs, "progressbar": False, "check": False}
+    key = built.structure_key()
+    points = starts.get(key) if starts is not None else None
+    outcome = warm_refit(built, settings, points, label=f"fit under prior set {name!r}")
+    if starts is not None and key not in starts:
+        starts[key] = starting_points(outcome.trace, built, seed=fit_kwargs["seed"])
+    return outcome
 
 
 def summarize_for_sensitivity(trace: xr.DataTree, prob: float = 0.95) -> pd.DataFrame:
