@@ -294,11 +294,14 @@ class _LoadedCallback:
 
     def __init__(self, state: dict[str, Any]):
         from numba.core.registry import cpu_target
+        from numba.core.runtime import rtsys
 
         context = cpu_target.target_context
-        # Installs numba's runtime (NRT) symbols that the stored code links against, as
-        # numba does before it loads an entry of its own cache.
-        context.refresh()
+        # The stored code links against numba's runtime (NRT) symbols, which this installs.
+        # Numba's own cache calls ``context.refresh()``, which also loads every lowering
+        # registry for later compilation (0.25-0.3 s); linking finished code needs none of
+        # them. An unresolved symbol raises here, and the caller then compiles instead.
+        rtsys.initialize(context)
         codegen = context.codegen()
         self._library = codegen.unserialize_library(state["library"])
         self._environments = [
