@@ -6,7 +6,9 @@ for the compilations it needs:
 1. one fit of the bivariate model with the default priors (one compilation and one run),
    then a refit and nutpie's sampling alone, to show what a refit spends outside the sampler;
 2. a sweep over 8 prior sets of the same families (the default set with the between-study
-   SD scale set to 8 values), which needs one compilation and 8 runs;
+   SD scale set to 8 values), which needs one compilation and 8 runs: once as given, where
+   the 7 sets after the first are warm-started (``bayesdta.refit``) unless ``--tune`` is
+   given, and once with every set cold;
 3. a sweep over every named prior set in ``bayesdta.prior_sets.PRIOR_SETS``.
 
 The on-disk cache of compiled models (:mod:`bayesdta.cache`) is turned off unless
@@ -36,7 +38,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="auditc", help="bundled dataset or CSV (auditc)")
     parser.add_argument("--draws", type=int, default=1000, help="kept draws per chain (1000)")
-    parser.add_argument("--tune", type=int, default=1000, help="warm-up draws per chain (1000)")
+    parser.add_argument(
+        "--tune",
+        type=int,
+        help="warm-up draws per chain of every fit, which turns the sweeps' warm start off "
+        "(by default 1000, and 100 for warm-started sweep fits)",
+    )
     parser.add_argument("--chains", type=int, default=4, help="chains (4)")
     parser.add_argument("--seed", type=int, default=1, help="seed (1)")
     parser.add_argument(
@@ -99,6 +106,8 @@ def time_sweep(dataset: str, prior_sets, sampler: dict) -> dict:
         "seconds": time.perf_counter() - started,
         "prior_sets": len(result.prior_sets),
         "compilations": result.compilations,
+        "warm_starts": len(result.warm_starts),
+        "fallbacks": len(result.fallbacks),
     }
 
 
@@ -108,20 +117,26 @@ def main() -> None:
         os.environ["BAYESDTA_CACHE_DIR"] = ""
     from bayesdta.prior_sets import prior_set_names, vary_prior_set
 
-    sampler = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed}
+    sampler = {"draws": args.draws, "chains": args.chains, "seed": args.seed}
+    if args.tune is not None:
+        sampler["tune"] = args.tune
+    cold = {**sampler, "tune": 1000 if args.tune is None else args.tune}
     tau = ("tau_sens", "tau_spec")
     same_family = vary_prior_set("weakly-informative", tau, "sigma", TAU_SCALES)
 
     load_at_start = os.getloadavg()[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        one = time_one_fit(args.dataset, sampler)
+        one = time_one_fit(args.dataset, cold)
         eight = time_sweep(args.dataset, same_family, sampler)
+        eight_cold = time_sweep(args.dataset, same_family, cold)
         named = time_sweep(args.dataset, prior_set_names(), sampler)
 
     numbers = {
         "dataset": args.dataset,
-        "sampler": f"nutpie, {args.chains} chains x {args.draws} draws after {args.tune} warm-up",
+        "sampler": (
+            f"nutpie, {args.chains} chains x {args.draws} draws after {cold['tune']} warm-up"
+        ),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "python": platform.python_version(),
         "disk_cache": args.disk_cache,
@@ -132,10 +147,15 @@ def main() -> None:
         "same_family_sweep_seconds": round(eight["seconds"], 2),
         "same_family_sweep_sets": eight["prior_sets"],
         "same_family_sweep_compilations": eight["compilations"],
+        "same_family_sweep_warm_starts": eight["warm_starts"],
+        "same_family_sweep_fallbacks": eight["fallbacks"],
         "sweep_to_fit_ratio": round(eight["seconds"] / one["fit_seconds"], 2),
+        "same_family_cold_sweep_seconds": round(eight_cold["seconds"], 2),
+        "cold_sweep_to_fit_ratio": round(eight_cold["seconds"] / one["fit_seconds"], 2),
         "named_sweep_seconds": round(named["seconds"], 2),
         "named_sweep_sets": named["prior_sets"],
         "named_sweep_compilations": named["compilations"],
+        "named_sweep_warm_starts": named["warm_starts"],
     }
     if args.json:
         print(json.dumps(numbers, indent=2))
