@@ -303,3 +303,20 @@ def test_sweep_takes_regression_builder():
     spec = read_spec(result.traces["metabayesdta"])
     assert spec["kind"] == "regression"
     assert spec["priors"]["tau_sens"] == {"dist": "HalfNormal", "sigma": 1.0}
+
+
+def test_cli_without_tune_warm_starts(monkeypatch):
+    """Without --tune the command leaves the warm-up choice to sensitivity_analysis (warm
+    starts after the first fit of each model), and with it every fit uses that warm-up."""
+    import bayesdta.sensitivity as sensitivity_module
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(kwargs["tune"])
+        raise ValueError("stop after the arguments were recorded")
+
+    monkeypatch.setattr(sensitivity_module, "sensitivity_analysis", record)
+    assert main(["sensitivity", DATASET, "--no-progress"]) == 2
+    assert main(["sensitivity", DATASET, "--tune", "500", "--no-progress"]) == 2
+    assert seen == [None, 500]

@@ -10,12 +10,21 @@ __all__ = [
     "add_few_studies_options",
     "add_sampler_options", "check_output_options", "sampler_kwargs", "stdout_to_stderr"]
 
+#: Warm-up draws per chain when --tune is not given, as in bayesdta.fit.
+DEFAULT_TUNE = 1000
+
 
 def add_sampler_options(parser) -> None:
     """Add --draws, --tune, --chains, --seed, --sampler, --target-accept, --no-progress."""
     group = parser.add_argument_group("sampler")
     group.add_argument("--draws", type=int, default=1000, help="kept draws per chain (1000)")
-    group.add_argument("--tune", type=int, default=1000, help="warm-up draws per chain (1000)")
+    group.add_argument(
+        "--tune",
+        type=int,
+        help="warm-up draws per chain (1000). In 'bayesdta sensitivity' without this option, "
+        "each prior set after the first of its model starts from that fit's draws with a "
+        "short, checked warm-up",
+    )
     group.add_argument("--chains", type=int, default=4, help="number of chains (4)")
     group.add_argument("--seed", type=int, default=None, help="random seed, for reproducible runs")
     group.add_argument(
@@ -73,7 +82,7 @@ def sampler_kwargs(args) -> dict:
     """Return the keyword arguments of :func:`bayesdta.fit` from parsed options."""
     return {
         "draws": args.draws,
-        "tune": args.tune,
+        "tune": DEFAULT_TUNE if args.tune is None else args.tune,
         "chains": args.chains,
         "seed": args.seed,
         "sampler": args.sampler,

@@ -120,6 +120,8 @@ def run(args) -> int:
 
     started = time.perf_counter()
     kwargs = sampler_kwargs(args)
+    # Without --tune, later prior sets are warm-started (see sensitivity_analysis).
+    kwargs["tune"] = args.tune
     progressbar = kwargs.pop("progressbar")
     with stdout_to_stderr(args.json):
         from ..sensitivity import sensitivity_analysis
