@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .models.base import DTAModel
+from .sampler_defaults import TARGET_ACCEPT
 
 __all__ = [
     "WARM_TUNE",
@@ -245,7 +246,7 @@ def sample_posterior(built: DTAModel, settings: dict, points: np.ndarray) -> xr.
 
     draws, tune = settings.get("draws", 1000), settings.get("tune", 1000)
     chains, seed = settings.get("chains", 4), settings.get("seed")
-    target_accept = settings.get("target_accept", 0.8)
+    target_accept = settings.get("target_accept", TARGET_ACCEPT)
     check_settings(draws, tune, chains, seed, "nutpie", target_accept)
     compiled = with_starting_points(compiled_model(built), points)
     raw = nutpie.sample(

@@ -19,6 +19,7 @@ from .cache import load_or_compile
 from .convergence import check_convergence
 from .errors import BayesDTAWarning
 from .models.base import DTAModel
+from .sampler_defaults import TARGET_ACCEPT
 from .trace import finish_trace
 
 __all__ = ["fit", "SAMPLERS", "compiled_model", "clear_compiled_models", "check_settings"]
@@ -137,7 +138,7 @@ def fit(
     chains: int = 4,
     seed: int | None = None,
     sampler: str = "nutpie",
-    target_accept: float = 0.8,
+    target_accept: float = TARGET_ACCEPT,
     progressbar: bool = True,
     check: bool = True,
     initial_points: np.ndarray | None = None,
@@ -155,8 +156,9 @@ def fit(
     seed : int, optional
         Seed; the same seed, data, model and sampler give the same draws.
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
-    target_accept : float, default 0.8
-        Target acceptance rate of NUTS; raise it (0.9 to 0.99) when there are divergences.
+    target_accept : float, default 0.9
+        Target acceptance rate of NUTS; raise it (0.95 to 0.99) when there are divergences.
+        See :data:`bayesdta.sampler_defaults.TARGET_ACCEPT` for the reason of the default.
     progressbar : bool, default True
     check : bool, default True
         Run :func:`bayesdta.convergence.check_convergence` and warn about each failed check.

@@ -34,6 +34,7 @@ import xarray as xr
 
 from .errors import BayesDTAWarning
 from .prior_sets import PriorSet, as_prior_set, prior_set_names
+from .sampler_defaults import TARGET_ACCEPT
 
 __all__ = [
     "KEY_QUANTITIES",
@@ -168,7 +169,7 @@ def sensitivity_analysis(
     chains: int = 4,
     seed: int | None = None,
     sampler: str = "nutpie",
-    target_accept: float = 0.8,
+    target_accept: float = TARGET_ACCEPT,
     progressbar: bool = True,
     summary_function: Callable | None = None,
     keep_traces: bool = True,

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .sampler_defaults import TARGET_ACCEPT
+
 __all__ = [
     "AnalysisSpec",
     "DataSpec",
@@ -136,7 +138,7 @@ class SamplerSpec:
     tune: int = 1000
     chains: int = 4
     seed: int | None = None
-    target_accept: float = 0.8
+    target_accept: float = TARGET_ACCEPT
 
 
 @dataclass

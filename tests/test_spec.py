@@ -306,7 +306,7 @@ def test_written_defaults_are_explicit(tmp_path):
         "draws": 1000,
         "tune": 1000,
         "chains": 4,
-        "target_accept": 0.8,
+        "target_accept": 0.9,
     }
     assert written["priors"] == {"set": "weakly-informative"}
 

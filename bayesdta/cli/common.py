@@ -6,6 +6,8 @@ import contextlib
 import os
 import sys
 
+from ..sampler_defaults import TARGET_ACCEPT
+
 __all__ = [
     "add_few_studies_options",
     "add_sampler_options", "check_output_options", "sampler_kwargs", "stdout_to_stderr"]
@@ -36,8 +38,9 @@ def add_sampler_options(parser) -> None:
     group.add_argument(
         "--target-accept",
         type=float,
-        default=0.8,
-        help="NUTS target acceptance rate; raise to 0.95 when there are divergences (0.8)",
+        default=TARGET_ACCEPT,
+        help=f"NUTS target acceptance rate; raise to 0.95 or 0.99 when there are divergences "
+        f"({TARGET_ACCEPT})",
     )
     group.add_argument(
         "--parametrization",
