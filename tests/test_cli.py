@@ -119,3 +119,30 @@ def test_three_studies_fix_correlation(tmp_path):
     rho = json.loads(result.stdout)["heterogeneity"]["rho"]
     assert rho == {"median": 0.0, "lower": 0.0, "upper": 0.0}
     assert "--few-studies margins" in result.stderr
+
+
+def test_console_script_closed_pipe_exits_quietly():
+    """A reader that closes stdout early, like ``head``, ends the command with status 1 and
+    no traceback."""
+    script = (
+        "import bayesdta.cli.main as cli\n"
+        "def main():\n"
+        "    for line in range(200000):\n"
+        "        print(f'line {line}')\n"
+        "    return 0\n"
+        "cli.main = main\n"
+        "cli.run_console_script()\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline() == "line 0\n"
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in stderr
+    assert "BrokenPipeError" not in stderr

@@ -73,7 +73,15 @@ def run_console_script() -> None:
     libraries do not run; every file a command writes is closed before it returns.
     :func:`main` itself returns normally, for callers inside Python.
     """
-    status = main()
+    try:
+        status = main()
+    except BrokenPipeError:
+        # The reader of stdout, such as ``head``, exited early. Pointing stdout at os.devnull
+        # keeps the flush below from raising again, as the Python documentation on SIGPIPE
+        # advises. The status is 1, and no traceback is printed.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = 1
     for stream in (sys.stdout, sys.stderr):
         # A reader such as ``head`` may have closed the pipe, so nothing is left to deliver.
         with contextlib.suppress(BrokenPipeError, ValueError):
