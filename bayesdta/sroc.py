@@ -304,7 +304,8 @@ def sroc_auc(
     ``AUC = integral of sens(FPR) dFPR``, computed by Simpson's rule on a grid in
     ``logit(FPR)`` with the Jacobian ``FPR * (1 - FPR)``; the ends 0 and 1 are never
     evaluated. Over (0, 1) the grid runs from -25 to 25 in 2501 points, and a partial range
-    gets the same node spacing of 0.02. The error is below 1e-8 for |slope| under 10, and
+    gets the same node spacing of 0.02. A bound at FPR 0 or 1 is cut at logit 25 (in absolute
+    value), or 25 beyond the logit of the other bound when that lies further out. The error is below 1e-8 for |slope| under 10, and
     grows to about 1e-5 at a slope of 80, where the curve is nearly a step
     (``"fpr_on_sens"`` with rho near 0).
 
@@ -337,8 +338,11 @@ def sroc_auc(
         if not 0 <= low < high <= 1:
             raise ValueError(f"fpr_range must satisfy 0 <= low < high <= 1, got {fpr_range!r}")
         with np.errstate(divide="ignore"):
-            lower = max(float(logit(low)), -_LOGIT_LIMIT)
-            upper = min(float(logit(high)), _LOGIT_LIMIT)
+            low_logit, high_logit = float(logit(low)), float(logit(high))
+        # The cut at |x| = 25 moves out to 25 beyond the other bound, so that a range that
+        # lies beyond it, such as (0, 1e-12), keeps lower < upper and its relative accuracy.
+        lower = max(low_logit, min(-_LOGIT_LIMIT, high_logit - _LOGIT_LIMIT))
+        upper = min(high_logit, max(_LOGIT_LIMIT, low_logit + _LOGIT_LIMIT))
 
     with np.errstate(over="ignore", invalid="ignore"):
         points = 2 * int(np.ceil((upper - lower) / (2 * _QUADRATURE_SPACING))) + 1

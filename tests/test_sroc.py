@@ -276,3 +276,21 @@ def test_curve_definitions_coincide_at_rho_minus_one():
     np.testing.assert_allclose(perfect[2], perfect[0], rtol=1e-12)
     assert np.abs(partial[1] - partial[0]).max() > 0.01
     assert np.abs(partial[2] - partial[0]).max() > 0.01
+
+
+def test_partial_auc_beyond_logit_cut():
+    # Ranges whose bounds lie beyond logit(FPR) = +-25 (FPR below about 1.4e-11 or above
+    # 1 - 1.4e-11), against scipy quad over FPR.
+    mu = by_measure([1.0], [1.5], ("draw",))
+    tau = by_measure([0.8], [0.8], ("draw",))
+    rho = xr.DataArray([-0.5], dims="draw")
+    intercept, slope = sroc_coefficients(mu, tau, rho, "hsroc")
+    a, b = float(intercept[0]), float(slope[0])
+    for low, high in [(0.0, 1e-12), (1e-20, 1e-15), (1.0 - 1e-12, 1.0), (1e-300, 0.5)]:
+        expected = quad(
+            lambda t: expit(a + b * logit(t)), low, high, epsabs=0.0, epsrel=1e-10, limit=200
+        )[0]
+
+        area = float(sroc_auc(mu, tau, rho, fpr_range=(low, high))[0])
+
+        assert area == pytest.approx(expected, rel=1e-6), (low, high)
