@@ -56,7 +56,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Layout version of an entry; raise it when the stored record changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Packages whose versions are part of every key.
 KEY_PACKAGES = ("bayesdta", "pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy")
@@ -77,7 +77,7 @@ def cache_dir() -> Path | None:
 @functools.cache
 def _versions_and_cpu() -> tuple[tuple[str, str], ...]:
     # Package metadata lookups and the LLVM CPU query take about 70 ms together, and a
-    # cached fit needs the result twice; none of them change while a process runs.
+    # cached fit needs the result twice. None of them change while a process runs.
     import llvmlite.binding as llvm
 
     versions = {"python": platform.python_version(), "implementation": sys.implementation.name}
@@ -278,10 +278,19 @@ def _callback_state(callback) -> dict[str, Any]:
             # None for the environments of functions numba generates (array expressions).
             module_name = environment.globals.get("__name__")
             environments.append((variable.name, module_name, list(environment.consts)))
+    # Symbols the code calls or reads from outside itself (numba's runtime and helpers, the
+    # C math library, the Python C API), checked before the code is loaded elsewhere.
+    module = library._final_module
+    external = sorted(
+        symbol.name
+        for symbol in [*module.functions, *module.global_variables]
+        if symbol.is_declaration and not symbol.name.startswith("llvm.")
+    )
     return {
         "name": callback.native_name,
         "library": library.serialize_using_object_code(),
         "environments": environments,
+        "external_symbols": external,
     }
 
 
@@ -299,9 +308,16 @@ class _LoadedCallback:
         context = cpu_target.target_context
         # The stored code links against numba's runtime (NRT) symbols, which this installs.
         # Numba's own cache calls ``context.refresh()``, which also loads every lowering
-        # registry for later compilation (0.25-0.3 s); linking finished code needs none of
-        # them. An unresolved symbol raises here, and the caller then compiles instead.
+        # registry (0.25-0.3 s) and with them the symbols some of them add. Here it runs only
+        # when a symbol is missing. LLVM links a missing symbol to address 0 without an
+        # error, and the first call would crash, so a symbol still missing raises, and the
+        # caller then compiles instead.
         rtsys.initialize(context)
+        if _missing_symbols(state["external_symbols"]):
+            context.refresh()
+        missing = _missing_symbols(state["external_symbols"])
+        if missing:
+            raise ValueError(f"the cached code needs symbols this process lacks: {missing}")
         codegen = context.codegen()
         self._library = codegen.unserialize_library(state["library"])
         self._environments = [
@@ -313,6 +329,12 @@ class _LoadedCallback:
         self.address = self._library.get_pointer_to_function(state["name"])
         if not self.address:
             raise ValueError(f"symbol {state['name']} not found in the cached code")
+
+
+def _missing_symbols(names: list[str]) -> list[str]:
+    import llvmlite.binding as llvm
+
+    return [name for name in names if not llvm.address_of_symbol(name)]
 
 
 def _environment(name: str, module_name: str | None, consts: list):

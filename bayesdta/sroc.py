@@ -305,9 +305,9 @@ def sroc_auc(
     ``logit(FPR)`` with the Jacobian ``FPR * (1 - FPR)``; the ends 0 and 1 are never
     evaluated. Over (0, 1) the grid runs from -25 to 25 in 2501 points, and a partial range
     gets the same node spacing of 0.02. A bound at FPR 0 or 1 is cut at logit 25 (in absolute
-    value), or 25 beyond the logit of the other bound when that lies further out. The error is below 1e-8 for |slope| under 10, and
-    grows to about 1e-5 at a slope of 80, where the curve is nearly a step
-    (``"fpr_on_sens"`` with rho near 0).
+    value), or 25 beyond the logit of the other bound when that lies further out. The error
+    is below 1e-8 for |slope| under 10, and grows to about 1e-5 at a slope of 80 and 1e-3 at
+    300, where the curve is nearly a step (``"fpr_on_sens"`` with rho near 0).
 
     Parameters
     ----------

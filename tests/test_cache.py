@@ -188,6 +188,31 @@ def test_broken_entry_compiles_again(concurrent_runs, use_folder):
     assert len(calls) == 1
 
 
+def test_missing_symbol_compiles_again(concurrent_runs, use_folder):
+    """Code that needs a symbol this process lacks would crash on its first call, because
+    LLVM links the symbol to address 0, so the entry must be rejected and compiled anew."""
+    import pickle
+
+    built = build_bivariate_model(DATASET, parametrization="noncentered")
+    calls = []
+
+    def compile_function(model):
+        calls.append(model)
+        return sampling._compile_nutpie(model)
+
+    cache.load_or_compile(built, compile_function)
+    path = cache.entry_path(built.cache_key())
+    record = pickle.loads(path.read_bytes())
+    record["logp"]["external_symbols"].append("bayesdta_test_symbol_that_does_not_exist")
+    path.write_bytes(pickle.dumps(record))
+    calls.clear()
+
+    failures = cache.CACHE_STATS["load_failures"]
+    cache.load_or_compile(built, compile_function)
+    assert len(calls) == 1
+    assert cache.CACHE_STATS["load_failures"] > failures
+
+
 def test_empty_folder_setting_turns_cache_off(monkeypatch):
     monkeypatch.setenv("BAYESDTA_CACHE_DIR", "")
     built = build_bivariate_model(DATASET, parametrization="noncentered")
