@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .models.base import DTAModel
-from .sampler_defaults import TARGET_ACCEPT
+from .sampler_defaults import TARGET_ACCEPT, TUNE
 
 __all__ = [
     "WARM_TUNE",
@@ -59,10 +59,10 @@ ESS_PER_CHAIN_MIN = 100
 #: data, 250 draws per chain (a margin of about 1.4) fell back in 8 of 52 refits.
 WARM_ESS_MARGIN = 2.5
 
-#: Fewest kept draws per chain that :func:`warm_draws` returns. R-hat of shorter chains
-#: varies enough to cross 1.01 by chance: with the default target acceptance of 0.9,
-#: refitting each of the 52 benchmark studies with 300 draws per chain fell back in 8 of 52
-#: refits (R-hat 1.011 to 1.015), with 400 in none.
+#: Minimum number of kept draws per chain that :func:`warm_draws` returns. R-hat of shorter
+#: chains varies enough to cross 1.01 by chance. With the default target acceptance of 0.9,
+#: refits of each of the 52 benchmark studies with 300 draws per chain fell back in 8 of 52
+#: (R-hat 1.011 to 1.015), and with 400 in none.
 WARM_DRAWS_MIN = 400
 
 
@@ -247,7 +247,7 @@ def sample_posterior(built: DTAModel, settings: dict, points: np.ndarray) -> xr.
 
     from .sampling import check_settings, compiled_model
 
-    draws, tune = settings.get("draws", 1000), settings.get("tune", 1000)
+    draws, tune = settings.get("draws", 1000), settings.get("tune", TUNE)
     chains, seed = settings.get("chains", 4), settings.get("seed")
     target_accept = settings.get("target_accept", TARGET_ACCEPT)
     check_settings(draws, tune, chains, seed, "nutpie", target_accept)

@@ -19,7 +19,7 @@ from .cache import load_or_compile
 from .convergence import check_convergence
 from .errors import BayesDTAWarning
 from .models.base import DTAModel
-from .sampler_defaults import TARGET_ACCEPT
+from .sampler_defaults import TARGET_ACCEPT, TUNE
 from .trace import finish_trace
 
 __all__ = ["fit", "SAMPLERS", "compiled_model", "clear_compiled_models", "check_settings"]
@@ -134,7 +134,7 @@ def fit(
     built: DTAModel,
     *,
     draws: int = 1000,
-    tune: int = 1000,
+    tune: int = TUNE,
     chains: int = 4,
     seed: int | None = None,
     sampler: str = "nutpie",

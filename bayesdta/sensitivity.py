@@ -34,7 +34,7 @@ import xarray as xr
 
 from .errors import BayesDTAWarning
 from .prior_sets import PriorSet, as_prior_set, prior_set_names
-from .sampler_defaults import TARGET_ACCEPT
+from .sampler_defaults import TARGET_ACCEPT, TUNE
 
 __all__ = [
     "KEY_QUANTITIES",
@@ -67,10 +67,6 @@ TABLE_COLUMNS = ["prior_set", "quantity", "label", "median", "lower", "upper", "
 
 #: Columns of :attr:`SensitivityResult.flags`.
 FLAG_COLUMNS = ["prior_set", "quantity", "rule", "message"]
-
-#: Warm-up iterations per chain of a fit that is not warm-started, when none are given.
-DEFAULT_TUNE = 1000
-
 
 @dataclass
 class SensitivityResult:
@@ -260,7 +256,7 @@ def sensitivity_analysis(
     warm = warm_start and tune is None and sampler == "nutpie"
     fit_kwargs = {
         "draws": draws,
-        "tune": DEFAULT_TUNE if tune is None else tune,
+        "tune": TUNE if tune is None else tune,
         "chains": chains,
         "seed": seed,
         "sampler": sampler,

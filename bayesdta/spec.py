@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .sampler_defaults import TARGET_ACCEPT
+from .sampler_defaults import TARGET_ACCEPT, TUNE
 
 __all__ = [
     "AnalysisSpec",
@@ -135,7 +135,7 @@ class SamplerSpec:
 
     sampler: str = "nutpie"
     draws: int = 1000
-    tune: int = 1000
+    tune: int = TUNE
     chains: int = 4
     seed: int | None = None
     target_accept: float = TARGET_ACCEPT

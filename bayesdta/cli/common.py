@@ -6,14 +6,11 @@ import contextlib
 import os
 import sys
 
-from ..sampler_defaults import TARGET_ACCEPT
+from ..sampler_defaults import TARGET_ACCEPT, TUNE
 
 __all__ = [
     "add_few_studies_options",
     "add_sampler_options", "check_output_options", "sampler_kwargs", "stdout_to_stderr"]
-
-#: Warm-up draws per chain when --tune is not given, as in bayesdta.fit.
-DEFAULT_TUNE = 1000
 
 
 def add_sampler_options(parser) -> None:
@@ -85,7 +82,7 @@ def sampler_kwargs(args) -> dict:
     """Return the keyword arguments of :func:`bayesdta.fit` from parsed options."""
     return {
         "draws": args.draws,
-        "tune": DEFAULT_TUNE if args.tune is None else args.tune,
+        "tune": TUNE if args.tune is None else args.tune,
         "chains": args.chains,
         "seed": args.seed,
         "sampler": args.sampler,
