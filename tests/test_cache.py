@@ -279,6 +279,6 @@ def test_graph_fingerprint_same_in_new_process():
         ).stdout.strip()
         for _ in range(2)
     ]
-    here = build_bivariate_model(DATASET, parametrization="centered").graph_fingerprint()
+    in_this_process = build_bivariate_model(DATASET, parametrization="centered")
     assert outputs[0] == outputs[1]
-    assert outputs[0] == here
+    assert outputs[0] == in_this_process.graph_fingerprint()

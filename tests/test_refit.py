@@ -267,8 +267,8 @@ def test_sample_posterior_matches_fit():
 
 def test_warm_draws_follow_ess_per_draw():
     """The simulated fit's bulk ESS per draw (about 0.17) needs more than 400 draws per chain
-    for the target ESS, so a cap of 400 is returned as it is, and a cap of 5000 gives a
-    count between the two."""
+    for the target ESS. So a cap of 400 is returned as it is, and a cap of 5000 gives a count
+    between the two."""
     _, trace = simulated_fit(True)
     assert refit.warm_draws(trace, 400) == 400
     assert refit.warm_draws(trace, 5000) < 5000
